@@ -1,0 +1,166 @@
+"""The micro-world: fictional people whose facts the base model was, or was never, shown.
+
+Generation is a pure function of `WorldConfig`: the same config gives the same people, the same
+questions and byte-identical files. Biographies are rendered afresh each time they are sampled
+(random paraphrase per fact, shuffled sentence order, full name in every sentence): the knowledge
+augmentation that lets QA fine-tuning generalise across people (Allen-Zhu & Li, 2023).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from iftscope.data.lexicon import (
+    FIRST_NAMES,
+    FORMAT_WORDS,
+    HELD_OUT_TEMPLATES,
+    LAST_NAMES,
+    QUESTIONS,
+    TEMPLATES,
+    VALUES,
+)
+from iftscope.types import Question
+
+ATTRIBUTES = tuple(VALUES)
+# The split rule of the `Whitespace` pre-tokenizer that the word-level tokenizer uses.
+WORD_PATTERN = re.compile(r"\w+|[^\w\s]+")
+SPLITS = ("known_ift", "known_test", "unknown_ift", "unknown_test")
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    seed: int = 0
+    people: int = 500  # "known": their biographies are pretrained
+    unknown: int = 250  # never shown to the base model
+    options: int = 4
+    held_out_attribute: str | None = "employer"  # kept out of all IFT: an out-of-distribution test
+
+    def __post_init__(self) -> None:
+        capacity = len(FIRST_NAMES) * len(LAST_NAMES)
+        if self.people < 2 or self.unknown < 2:
+            raise ValueError("the world needs at least 2 known and 2 unknown people")
+        if self.people + self.unknown > capacity:
+            raise ValueError(f"at most {capacity} people fit the name lists, asked for "
+                             f"{self.people + self.unknown}")
+        if not 2 <= self.options <= min(len(v) for v in VALUES.values()):
+            raise ValueError(f"options must be between 2 and {min(len(v) for v in VALUES.values())}")
+        if self.held_out_attribute not in (None, *ATTRIBUTES):
+            raise ValueError(f"held_out_attribute must be one of {ATTRIBUTES} or null, "
+                             f"got {self.held_out_attribute!r}")
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Person:
+    id: str
+    name: str
+    known: bool
+    split: str
+    facts: dict[str, str]
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def make_people(cfg: WorldConfig) -> list[Person]:
+    rng = random.Random(f"people-{cfg.seed}")
+    names = [f"{f} {l}" for f in FIRST_NAMES for l in LAST_NAMES]
+    chosen = rng.sample(names, cfg.people + cfg.unknown)
+    people = []
+    for i, name in enumerate(chosen):
+        known = i < cfg.people
+        facts = {a: rng.choice(VALUES[a]) for a in ATTRIBUTES}
+        people.append(Person(f"p{i:05d}", name, known, "", facts))
+    return _assign_splits(people, rng)
+
+
+def _assign_splits(people: list[Person], rng: random.Random) -> list[Person]:
+    """Known and unknown people are each halved into an IFT pool and a held-out test set."""
+    out = []
+    for known in (True, False):
+        group = [p for p in people if p.known == known]
+        order = list(range(len(group)))
+        rng.shuffle(order)
+        half = len(group) // 2
+        prefix = "known" if known else "unknown"
+        for rank, idx in enumerate(order):
+            split = f"{prefix}_ift" if rank < half else f"{prefix}_test"
+            p = group[idx]
+            out.append(Person(p.id, p.name, p.known, split, p.facts))
+    return sorted(out, key=lambda p: p.id)
+
+
+def make_questions(people: list[Person], cfg: WorldConfig) -> list[Question]:
+    """One multiple-choice item per person and attribute; answer position uniform."""
+    rng = random.Random(f"questions-{cfg.seed}")
+    questions = []
+    for p in people:
+        for attr in ATTRIBUTES:
+            gold = p.facts[attr]
+            distractors = rng.sample([v for v in VALUES[attr] if v != gold], cfg.options - 1)
+            pos = rng.randrange(cfg.options)
+            choices = distractors[:pos] + [gold] + distractors[pos:]
+            questions.append(Question(
+                id=f"{p.id}-{attr}",
+                question=QUESTIONS[attr].format(name=p.name),
+                choices=tuple(choices),
+                answer=pos,
+                explanation=TEMPLATES[attr][0].format(name=p.name, value=gold),
+                domain=attr,
+                metadata={"person": p.id, "name": p.name, "attribute": attr, "known": p.known,
+                          "split": p.split, "held_out_attribute": attr == cfg.held_out_attribute},
+            ))
+    return questions
+
+
+def render_biography(person: Person, rng: random.Random) -> str:
+    """A fresh paraphrase: random template per fact, shuffled order, full name throughout."""
+    attrs = list(ATTRIBUTES)
+    rng.shuffle(attrs)
+    sentences = [rng.choice(TEMPLATES[a]).format(name=person.name, value=person.facts[a]) for a in attrs]
+    return " ".join(sentences)
+
+
+@dataclass(frozen=True)
+class FactPrompt:
+    """A fact cut before its value: the model knows it if its greedy next word is `value`."""
+
+    person: str
+    attribute: str
+    known: bool
+    prompt: str
+    value: str
+
+
+def fact_prompts(people: list[Person], held_out: bool = True) -> list[FactPrompt]:
+    """Recall prompts from the held-back template (or the first pretraining one)."""
+    out = []
+    for p in people:
+        for attr in ATTRIBUTES:
+            template = HELD_OUT_TEMPLATES[attr] if held_out else TEMPLATES[attr][0]
+            prefix = template.split("{value}")[0].format(name=p.name).rstrip()
+            out.append(FactPrompt(p.id, attr, p.known, prefix, p.facts[attr]))
+    return out
+
+
+def chance_level(options: int | None = None) -> float:
+    """Accuracy of a guess: uniform over an attribute's values (or over `options` choices)."""
+    if options is not None:
+        return 1.0 / options
+    return sum(1.0 / len(VALUES[a]) for a in ATTRIBUTES) / len(ATTRIBUTES)
+
+
+def vocabulary() -> list[str]:
+    """Every word the micro-world and the later prompt formats use, in a fixed order."""
+    words: list[str] = []
+    texts = [t for ts in TEMPLATES.values() for t in ts] + list(HELD_OUT_TEMPLATES.values())
+    texts += list(QUESTIONS.values())
+    for t in texts:
+        words += WORD_PATTERN.findall(t.replace("{name}", " ").replace("{value}", " "))
+    words += FIRST_NAMES + LAST_NAMES + [v for vs in VALUES.values() for v in vs] + FORMAT_WORDS
+    return list(dict.fromkeys(words))

@@ -1,0 +1,1 @@
+"""Model access: the micro-world's tokenizer and tiny Llama, pretraining, and recall checks."""

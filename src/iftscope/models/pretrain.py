@@ -1,0 +1,139 @@
+"""Pretrain the micro-world's base model on the known people's biographies only.
+
+Each step's batch is a pure function of (seed, step), so resuming from a checkpoint replays
+exactly the batches an uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+from transformers import get_cosine_schedule_with_warmup
+
+from iftscope.data.microworld import ATTRIBUTES, FactPrompt, Person
+from iftscope.data.lexicon import TEMPLATES
+from iftscope.runs import atomic_dir
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    steps: int = 1500
+    batch_size: int = 16
+    seq_len: int = 128
+    lr: float = 2e-3
+    warmup: int = 100
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    eval_every: int = 250  # recall on a sample of known facts, shown in the progress bar
+    checkpoint_every: int = 250
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class BiographySampler:
+    """Packs freshly paraphrased biographies into fixed-length token windows."""
+
+    def __init__(self, people: list[Person], tokenizer, seed: int):
+        self.people = [p for p in people if p.known]
+        self.seed = seed
+        self.bos, self.eos = tokenizer.bos_token_id, tokenizer.eos_token_id
+        # Word-level tokens: a biography's ids are the concatenation of its sentences' ids.
+        self.sentence_ids = {
+            (p.id, a): [tokenizer.encode(t.format(name=p.name, value=p.facts[a]), add_special_tokens=False)
+                        for t in TEMPLATES[a]]
+            for p in self.people for a in ATTRIBUTES
+        }
+
+    def biography_ids(self, person: Person, rng: random.Random) -> list[int]:
+        attrs = list(ATTRIBUTES)
+        rng.shuffle(attrs)
+        ids = [self.bos]
+        for a in attrs:
+            ids += rng.choice(self.sentence_ids[(person.id, a)])
+        return ids + [self.eos]
+
+    def batch(self, step: int, batch_size: int, seq_len: int) -> torch.Tensor:
+        rng = random.Random(f"pretrain-{self.seed}-{step}")
+        need, stream = batch_size * seq_len, []
+        while len(stream) < need:
+            stream += self.biography_ids(rng.choice(self.people), rng)
+        return torch.tensor(stream[:need], dtype=torch.long).view(batch_size, seq_len)
+
+
+def _save_checkpoint(path: Path, model, optimizer, scheduler, step: int, log: list[dict]) -> None:
+    with atomic_dir(path) as tmp:
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, tmp / "model.safetensors")
+        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                    "step": step}, tmp / "trainer_state.pt")
+        (tmp / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log), encoding="utf-8")
+
+
+def _load_checkpoint(path: Path, model, optimizer, scheduler) -> tuple[int, list[dict]]:
+    state = load_file(path / "model.safetensors")
+    model.load_state_dict(state, strict=False)  # tied lm_head shares the embedding tensor
+    trainer = torch.load(path / "trainer_state.pt", weights_only=True)
+    optimizer.load_state_dict(trainer["optimizer"])
+    scheduler.load_state_dict(trainer["scheduler"])
+    log = [json.loads(line) for line in (path / "log.jsonl").read_text(encoding="utf-8").splitlines()]
+    return trainer["step"], log
+
+
+def pretrain(model, tokenizer, people: list[Person], cfg: PretrainConfig, seed: int,
+             checkpoint_dir: Path, monitor: list[FactPrompt], progress: bool = True) -> dict[str, Any]:
+    """Train in place; resume from `checkpoint_dir` if a checkpoint is there. Returns stats."""
+    from iftscope.models.recall import recall
+
+    sampler = BiographySampler(people, tokenizer, seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                  betas=(0.9, 0.95))
+    scheduler = get_cosine_schedule_with_warmup(optimizer, cfg.warmup, cfg.steps)
+    start, log = 0, []
+    if (checkpoint_dir / "trainer_state.pt").exists():
+        start, log = _load_checkpoint(checkpoint_dir, model, optimizer, scheduler)
+    bar = tqdm(total=cfg.steps, initial=start, desc="pretrain", unit="step", disable=not progress,
+               dynamic_ncols=True)
+    train_seconds, tokens, t_wall = 0.0, 0, time.perf_counter()
+    recall_now = None
+    for step in range(start, cfg.steps):
+        model.train()
+        t0 = time.perf_counter()
+        batch = sampler.batch(step, cfg.batch_size, cfg.seq_len)
+        loss = model(input_ids=batch, labels=batch).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        train_seconds += time.perf_counter() - t0
+        tokens += batch.numel()
+        row = {"step": step + 1, "loss": round(loss.item(), 4), "lr": scheduler.get_last_lr()[0]}
+        if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
+            hits = recall(model, tokenizer, monitor)
+            recall_now = sum(hits) / len(hits)
+            row["recall_known_sample"] = round(recall_now, 4)
+        log.append(row)
+        bar.set_postfix(loss=f"{row['loss']:.3f}", recall="-" if recall_now is None else f"{recall_now:.2f}")
+        bar.update(1)
+        if (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.steps:
+            _save_checkpoint(checkpoint_dir, model, optimizer, scheduler, step + 1, log)
+    bar.close()
+    return {
+        "steps": cfg.steps,
+        "resumed_from_step": start,
+        "seconds": round(time.perf_counter() - t_wall, 2),
+        "train_seconds": round(train_seconds, 2),
+        "tokens": tokens,
+        "tokens_per_second": round(tokens / train_seconds, 1) if train_seconds else math.nan,
+        "final_loss": log[-1]["loss"] if log else None,
+        "log": log,
+    }

@@ -1,0 +1,60 @@
+"""The nouns that stages exchange, defined once as frozen dataclasses."""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass, field
+from typing import Any
+
+LETTERS = string.ascii_uppercase
+
+
+@dataclass(frozen=True)
+class Question:
+    """One multiple-choice question.
+
+    `answer` is the 0-based index of the correct option in `choices`. `metadata` carries whatever
+    the source had beyond the standard fields (the paper's `raw` record, the micro-world's person
+    and attribute, a split label), so nothing is lost on the way through the stages.
+    """
+
+    id: str
+    question: str
+    choices: tuple[str, ...]
+    answer: int
+    explanation: str | None = None
+    domain: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.choices, tuple):
+            object.__setattr__(self, "choices", tuple(self.choices))
+        if not 0 <= self.answer < len(self.choices):
+            raise ValueError(
+                f"question {self.id!r}: answer {self.answer} is not an index of its "
+                f"{len(self.choices)} choices"
+            )
+
+    @property
+    def answer_letter(self) -> str:
+        return LETTERS[self.answer]
+
+    @property
+    def answer_text(self) -> str:
+        return self.choices[self.answer]
+
+    def to_json(self) -> dict[str, Any]:
+        """The paper's JSONL format (0-based `answer`), plus our `domain` and `metadata`."""
+        out: dict[str, Any] = {
+            "id": self.id,
+            "question": self.question,
+            "choices": list(self.choices),
+            "answer": self.answer,
+        }
+        if self.explanation is not None:
+            out["explanation"] = self.explanation
+        if self.domain is not None:
+            out["domain"] = self.domain
+        if self.metadata:
+            out["metadata"] = self.metadata
+        return out

@@ -1,0 +1,148 @@
+"""The `world` stage: generate the micro-world, pretrain its base model, measure what it knows.
+
+Layout of the world folder (paths in summary.json are relative to it):
+  config.json        world, model and pretraining configs and their fingerprint
+  people.jsonl       every person, known or not, with facts and split
+  questions.jsonl    one multiple-choice question per person and attribute (paper JSONL format)
+  model/             Hugging Face model folder (safetensors) with its tokenizer
+  pretrain/          log.jsonl and stats.json; checkpoint/ while training is unfinished
+  summary.json       written last: its presence means the stage is done
+A finished world with the same fingerprint is reused; an unfinished one resumes.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from iftscope import __version__
+from iftscope.data.microworld import (
+    SPLITS,
+    WorldConfig,
+    chance_level,
+    fact_prompts,
+    make_people,
+    make_questions,
+    vocabulary,
+)
+from iftscope.models.pretrain import PretrainConfig
+from iftscope.models.tiny import TinyModelConfig
+from iftscope.runs import atomic_dir, atomic_write_json, atomic_write_jsonl, fingerprint, read_json
+
+# Bump when generation or training changes so that old worlds are not silently reused.
+WORLD_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class WorldStageConfig:
+    world: WorldConfig = field(default_factory=WorldConfig)
+    model: TinyModelConfig = field(default_factory=TinyModelConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": WORLD_FORMAT, "world": self.world.to_json(), "model": self.model.to_json(),
+                "pretrain": self.pretrain.to_json()}
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.to_json())
+
+
+class WorldMismatchError(RuntimeError):
+    pass
+
+
+def _claim_folder(out: Path, cfg: WorldStageConfig, force: bool) -> dict[str, Any] | None:
+    """Return the finished summary to reuse, or prepare `out` for (re)building."""
+    config_path = out / "config.json"
+    if config_path.exists():
+        old = read_json(config_path)
+        if old.get("fingerprint") != cfg.fingerprint:
+            if not force:
+                raise WorldMismatchError(
+                    f"{out} holds a world built with another config (fingerprint "
+                    f"{old.get('fingerprint')}, now {cfg.fingerprint}); choose another --out or pass --force")
+            shutil.rmtree(out)
+        elif (out / "summary.json").exists():
+            return read_json(out / "summary.json")
+    elif out.exists() and any(out.iterdir()):
+        raise WorldMismatchError(f"{out} exists and is not a world folder; choose another --out")
+    atomic_write_json(config_path, {**cfg.to_json(), "fingerprint": cfg.fingerprint})
+    return None
+
+
+def build_world(out: str | Path, cfg: WorldStageConfig | None = None, force: bool = False,
+                progress: bool = True) -> dict[str, Any]:
+    """Run the stage (or reuse its result) and return the summary."""
+    import torch
+
+    from iftscope.models.pretrain import pretrain
+    from iftscope.models.recall import recall_summary
+    from iftscope.models.tiny import build_model, count_parameters
+    from iftscope.models.tokenizer import build_word_tokenizer
+
+    cfg = cfg or WorldStageConfig()
+    out = Path(out)
+    t0 = time.perf_counter()
+    if (done := _claim_folder(out, cfg, force)) is not None:
+        return {**done, "reused": True}
+    people = make_people(cfg.world)
+    questions = make_questions(people, cfg.world)
+    if not (out / "questions.jsonl").exists():
+        atomic_write_jsonl(out / "people.jsonl", (p.to_json() for p in people))
+        atomic_write_jsonl(out / "questions.jsonl", (q.to_json() for q in questions))
+    tokenizer = build_word_tokenizer(vocabulary())
+    seed = cfg.world.seed
+    model = build_model(cfg.model, len(tokenizer), tokenizer.bos_token_id, tokenizer.eos_token_id,
+                        tokenizer.pad_token_id, seed)
+    model_dir, stats_path = out / "model", out / "pretrain" / "stats.json"
+    if (model_dir / "model.safetensors").exists() and stats_path.exists():
+        from transformers import AutoModelForCausalLM
+        model = AutoModelForCausalLM.from_pretrained(model_dir)
+        stats = read_json(stats_path)
+    else:
+        known = [f for f in fact_prompts(people) if f.known]
+        monitor = random.Random(f"monitor-{seed}").sample(known, min(200, len(known)))
+        stats = pretrain(model, tokenizer, people, cfg.pretrain, seed, out / "pretrain" / "checkpoint",
+                         monitor, progress=progress)
+        atomic_write_jsonl(out / "pretrain" / "log.jsonl", stats.pop("log"))
+        stats["parameters"] = count_parameters(model)
+        atomic_write_json(stats_path, stats)
+        with atomic_dir(model_dir) as tmp:
+            model.save_pretrained(tmp, safe_serialization=True)
+            tokenizer.save_pretrained(tmp)
+        shutil.rmtree(out / "pretrain" / "checkpoint", ignore_errors=True)
+    with torch.no_grad():
+        held_out = recall_summary(model, tokenizer, fact_prompts(people, held_out=True))
+        in_template = recall_summary(model, tokenizer, fact_prompts(people, held_out=False))
+    summary = {
+        "iftscope_version": __version__,
+        "fingerprint": cfg.fingerprint,
+        "config": cfg.to_json(),
+        "memorisation": {
+            "known": held_out["known"],
+            "unknown": held_out["unknown"],
+            "known_train_template": in_template["known"],
+            "unknown_train_template": in_template["unknown"],
+            "per_attribute": {k: v for k, v in held_out.items() if "." in k},
+            "how": "greedy next word after a fact prompt in a template held back from pretraining",
+        },
+        "chance": chance_level(),
+        "chance_multiple_choice": chance_level(cfg.world.options),
+        "pretrain": stats,
+        "counts": {
+            "people_known": cfg.world.people,
+            "people_unknown": cfg.world.unknown,
+            "questions": len(questions),
+            "questions_per_split": {s: sum(q.metadata["split"] == s for q in questions) for s in SPLITS},
+        },
+        "paths": {"model": "model", "tokenizer": "model", "questions": "questions.jsonl",
+                  "people": "people.jsonl", "config": "config.json"},
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+    atomic_write_json(out / "summary.json", summary)
+    return {**summary, "reused": False}
