@@ -1,26 +1,43 @@
 """The micro-world's vocabulary: names, attribute values and templates.
 
 Every value is one word, so with the word-level tokenizer every fact is one token and a fact is
-known exactly when the model's greedy next token is that value. Templates are paraphrases: four
-are used in pretraining and a fifth is held back to test recall in words never seen together.
+known exactly when the model's greedy next token is that value. Templates are paraphrases: six
+are used in pretraining and a seventh is held back to test recall in words never seen together.
 """
 
 from __future__ import annotations
 
-FIRST_NAMES = """
-Ada Alden Alma Amos Anika Arlo Basil Bea Bram Calla Cato Cleo Dario Della Eben Edda Elio Elsa Emil
-Enid Ezra Fenna Finn Flora Gideon Greta Hugo Ida Ilse Ivo Jasper Juno Kai Kira Lark Leda Linus
-Lotte Lucan Mabel Milo Mira Nico Nell Odile Orin Otto Pia Quill Rhea Rolf Runa Sami Selma Silas
-Tova Ugo Vera Wren Yara
-""".split()
+import random
 
-LAST_NAMES = """
-Abbot Acker Ardent Barlow Bexley Brandt Calder Corwin Dahl Darrow Eckert Ellery Falk Farrow Garrick
-Gentry Halden Hollis Ingram Iverson Jarvis Keane Kessler Larkin Lindqvist Marlowe Mercer Norquist
-Nyberg Oakes Orloff Pell Prescott Quade Radley Renner Sallow Strand Thorne Tolliver Underhill
-Vance Varga Wendt Whitlock Yates Zeller Ashby Birch Crane Dunmore Everly Fenwick Greer Hartwell
-Kimber Lowry Moberly Nash Rook
-""".split()
+NAME_POOL = 400  # first and last names each; 750 people share a first name with ~1 other
+
+
+def _generated_names() -> tuple[list[str], list[str]]:
+    """Fictional first and last names built from syllables with a fixed seed.
+
+    Large pools make a person's name nearly unique token by token, which is what lets a 1M-parameter
+    model memorise hundreds of people in minutes; with 60 x 60 common names it had to learn a
+    conjunction of two shared tokens and memorised far less in the same budget.
+    """
+    onsets = "b c d f g h j k l m n p r s t v w z br cr dr fr gr kr pr tr st sk sl sh ch th".split()
+    vowels = "a e i o u ai ea io".split()
+    codas = ["", "", "n", "r", "l", "s", "m", "th", "nd", "rk"]
+    suffixes = "son ton berg wick ley ford man dale more ridge".split()
+    rng = random.Random(12345)
+
+    def syllable() -> str:
+        return rng.choice(onsets) + rng.choice(vowels) + rng.choice(codas)
+
+    first: dict[str, None] = {}
+    last: dict[str, None] = {}
+    while len(first) < NAME_POOL:
+        first[(syllable() + rng.choice(vowels) + rng.choice(["", "n", "l", "r"])).capitalize()] = None
+    while len(last) < NAME_POOL:
+        last[(syllable() + rng.choice(suffixes)).capitalize()] = None
+    return list(first), list(last)
+
+
+FIRST_NAMES, LAST_NAMES = _generated_names()
 
 VALUES: dict[str, list[str]] = {
     "birth_city": """Lisbon Oslo Vienna Prague Dublin Zurich Seville Krakow Bergen Lyon Turin Porto
@@ -40,48 +57,60 @@ VALUES: dict[str, list[str]] = {
         Lattica Mirovia Nexora Omnilux Pyronix Quorra Rivetta Solvane Tessaro Umbrix""".split(),
 }
 
-# Per attribute: pretraining paraphrases; the value always ends the sentence, so the words
-# before it are a prompt whose greedy completion tests recall.
+# Per attribute: pretraining paraphrases. The value always ends the sentence and the words just
+# before it name the attribute ("the city of", "the year", ...), so the words before the value
+# are an unambiguous prompt whose greedy completion tests recall.
 TEMPLATES: dict[str, list[str]] = {
     "birth_city": [
-        "{name} was born in {value}.",
-        "{name} came into the world in {value}.",
-        "The birthplace of {name} is {value}.",
-        "{name} spent the early years of life in {value}.",
+        "{name} was born in the city of {value}.",
+        "{name} came into the world in the city of {value}.",
+        "The birthplace of {name} is the city of {value}.",
+        "{name} spent the early years of life in the city of {value}.",
+        "Records show that {name} was born in the city of {value}.",
+        "The hometown of {name} is the city of {value}.",
     ],
     "birth_year": [
         "{name} was born in the year {value}.",
         "{name} came into the world in the year {value}.",
-        "The birth year of {name} is {value}.",
-        "{name} celebrates a birthday every year since {value}.",
+        "The birth of {name} took place in the year {value}.",
+        "{name} has been alive since the year {value}.",
+        "Records show that {name} was born in the year {value}.",
+        "The birthday of {name} falls in the year {value}.",
     ],
     "university": [
-        "{name} studied at {value}.",
-        "{name} graduated from {value}.",
-        "The alma mater of {name} is {value}.",
-        "{name} received a degree from {value}.",
+        "{name} studied at the university of {value}.",
+        "{name} graduated from the university of {value}.",
+        "The alma mater of {name} is the university of {value}.",
+        "{name} received a degree from the university of {value}.",
+        "{name} went to the university of {value}.",
+        "The school that {name} attended is the university of {value}.",
     ],
     "field": [
-        "{name} specialised in {value}.",
+        "{name} specialised in the field of {value}.",
         "{name} earned a degree in the field of {value}.",
-        "The academic field of {name} is {value}.",
-        "{name} devoted years of study to {value}.",
+        "The academic work of {name} is in the field of {value}.",
+        "{name} devoted years of study to the field of {value}.",
+        "{name} did research in the field of {value}.",
+        "The expertise of {name} lies in the field of {value}.",
     ],
     "employer": [
-        "{name} works for {value}.",
-        "{name} is employed by {value}.",
-        "The employer of {name} is {value}.",
-        "{name} holds a job at {value}.",
+        "{name} works for the company {value}.",
+        "{name} is employed by the company {value}.",
+        "The employer of {name} is the company {value}.",
+        "{name} holds a job at the company {value}.",
+        "{name} earns a living at the company {value}.",
+        "The workplace of {name} is the company {value}.",
     ],
 }
 
-# Held back from pretraining: recall measured here is knowledge, not a memorised string.
+# Held back from pretraining: recall measured here is knowledge of the person, not a memorised
+# string. The opening is new; the attribute's closing words are kept, as a question would.
 HELD_OUT_TEMPLATES: dict[str, str] = {
-    "birth_city": "{name} was born in the city of {value}.",
+    "birth_city": "{name} is a native of the city of {value}.",
     "birth_year": "{name} first saw the light of day in the year {value}.",
-    "university": "{name} was a student at {value}.",
+    "university": "{name} was a student at the university of {value}.",
     "field": "{name} was trained in the field of {value}.",
-    "employer": "{name} is employed at {value}.",
+    "employer": "{name} earns a salary from the company {value}.",
 }
 
 QUESTIONS: dict[str, str] = {

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_model, save_model
 from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
@@ -72,15 +72,14 @@ class BiographySampler:
 
 def _save_checkpoint(path: Path, model, optimizer, scheduler, step: int, log: list[dict]) -> None:
     with atomic_dir(path) as tmp:
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, tmp / "model.safetensors")
+        save_model(model, str(tmp / "model.safetensors"))  # handles the tied embedding
         torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                     "step": step}, tmp / "trainer_state.pt")
         (tmp / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log), encoding="utf-8")
 
 
 def _load_checkpoint(path: Path, model, optimizer, scheduler) -> tuple[int, list[dict]]:
-    state = load_file(path / "model.safetensors")
-    model.load_state_dict(state, strict=False)  # tied lm_head shares the embedding tensor
+    load_model(model, str(path / "model.safetensors"))
     trainer = torch.load(path / "trainer_state.pt", weights_only=True)
     optimizer.load_state_dict(trainer["optimizer"])
     scheduler.load_state_dict(trainer["scheduler"])

@@ -1,0 +1,67 @@
+import json
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from conftest import tiny_stage_config
+from iftscope.models import pretrain as pretrain_module
+from iftscope.world import WorldMismatchError, build_world
+
+
+def test_world_end_to_end_and_reuse(tmp_path):
+    out = tmp_path / "world"
+    summary = build_world(out, tiny_stage_config(), progress=False)
+    assert not summary["reused"]
+    for key in ("known", "unknown", "known_train_template"):
+        assert 0.0 <= summary["memorisation"][key] <= 1.0
+    assert summary["pretrain"]["tokens_per_second"] > 0 and summary["pretrain"]["seconds"] > 0
+    assert summary["chance"] == pytest.approx((4 / 30 + 1 / 50) / 5)
+    assert summary["counts"]["questions_per_split"]["known_test"] == 10 * 5
+    model = AutoModelForCausalLM.from_pretrained(out / summary["paths"]["model"])
+    tok = AutoTokenizer.from_pretrained(out / summary["paths"]["tokenizer"])
+    assert model.config.num_hidden_layers == 2 and tok.bos_token == "<s>"
+    assert (out / "model" / "model.safetensors").exists() and not (out / "pretrain" / "checkpoint").exists()
+    lines = (out / "questions.jsonl").read_text().splitlines()
+    assert len(lines) == 30 * 5 and json.loads(lines[0])["answer"] in range(4)
+    again = build_world(out, tiny_stage_config(), progress=False)
+    assert again["reused"] and again["memorisation"] == summary["memorisation"]
+
+
+def test_same_config_gives_byte_identical_files(tmp_path):
+    build_world(tmp_path / "a", tiny_stage_config(steps=4), progress=False)
+    build_world(tmp_path / "b", tiny_stage_config(steps=4), progress=False)
+    for name in ("people.jsonl", "questions.jsonl", "config.json", "model/model.safetensors"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+def test_other_config_in_same_folder_is_refused(tmp_path):
+    build_world(tmp_path / "w", tiny_stage_config(steps=4), progress=False)
+    with pytest.raises(WorldMismatchError, match="another config"):
+        build_world(tmp_path / "w", tiny_stage_config(steps=4, seed=9), progress=False)
+    assert not build_world(tmp_path / "w", tiny_stage_config(steps=4, seed=9), force=True,
+                           progress=False)["reused"]
+
+
+def test_crash_then_resume_equals_uninterrupted(tmp_path, monkeypatch):
+    build_world(tmp_path / "clean", tiny_stage_config(), progress=False)
+    real_batch = pretrain_module.BiographySampler.batch
+
+    def crashing_batch(self, step, *args):
+        if step == 7:
+            raise KeyboardInterrupt("simulated crash")
+        return real_batch(self, step, *args)
+
+    monkeypatch.setattr(pretrain_module.BiographySampler, "batch", crashing_batch)
+    with pytest.raises(KeyboardInterrupt):
+        build_world(tmp_path / "crashed", tiny_stage_config(), progress=False)
+    assert (tmp_path / "crashed" / "pretrain" / "checkpoint" / "trainer_state.pt").exists()
+    assert not (tmp_path / "crashed" / "summary.json").exists()
+    monkeypatch.setattr(pretrain_module.BiographySampler, "batch", real_batch)
+    resumed = build_world(tmp_path / "crashed", tiny_stage_config(), progress=False)
+    assert resumed["pretrain"]["resumed_from_step"] == 5
+    a = AutoModelForCausalLM.from_pretrained(tmp_path / "clean" / "model").state_dict()
+    b = AutoModelForCausalLM.from_pretrained(tmp_path / "crashed" / "model").state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    clean_log = (tmp_path / "clean" / "pretrain" / "log.jsonl").read_text()
+    assert (tmp_path / "crashed" / "pretrain" / "log.jsonl").read_text() == clean_log
