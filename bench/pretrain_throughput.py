@@ -38,10 +38,14 @@ def time_steps(model, sampler, cfg: PretrainConfig, first_step: int, steps: int)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--steps", type=int, default=40, help="steps per timed block")
     parser.add_argument("--rounds", type=int, default=3, help="A/B rounds")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "pretrain_throughput.json")
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).parent / "results" / "pretrain_throughput.json"
+    )
     args = parser.parse_args()
 
     tokenizer = build_word_tokenizer(vocabulary())
@@ -51,21 +55,30 @@ def main() -> None:
     models = {}
     for attention in ("eager", "sdpa"):
         mcfg = TinyModelConfig(attention=attention)
-        models[attention] = build_model(mcfg, len(tokenizer), tokenizer.bos_token_id, tokenizer.eos_token_id,
-                                        tokenizer.pad_token_id, seed=0)
+        models[attention] = build_model(
+            mcfg,
+            len(tokenizer),
+            tokenizer.bos_token_id,
+            tokenizer.eos_token_id,
+            tokenizer.pad_token_id,
+            seed=0,
+        )
         time_steps(models[attention], sampler, cfg, 10_000, 5)  # warm-up
     rates: dict[str, list[float]] = {k: [] for k in models}
     for r in range(args.rounds):
-        for name in (("eager", "sdpa") if r % 2 == 0 else ("sdpa", "eager")):
+        for name in ("eager", "sdpa") if r % 2 == 0 else ("sdpa", "eager"):
             rates[name].append(time_steps(models[name], sampler, cfg, r * args.steps, args.steps))
     median = {k: statistics.median(v) for k, v in rates.items()}
     result = {
         "date": date.today().isoformat(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-                   f"{torch.get_num_threads()} threads",
+        f"{torch.get_num_threads()} threads",
         "command": "python bench/pretrain_throughput.py",
-        "config": {"batch_size": cfg.batch_size, "seq_len": cfg.seq_len,
-                   "parameters": count_parameters(models["eager"])},
+        "config": {
+            "batch_size": cfg.batch_size,
+            "seq_len": cfg.seq_len,
+            "parameters": count_parameters(models["eager"]),
+        },
         "tokens_per_second": {k: [round(x) for x in v] for k, v in rates.items()},
         "median_tokens_per_second": {k: round(v) for k, v in median.items()},
         "ratio_eager_over_sdpa": round(median["eager"] / median["sdpa"], 3),

@@ -32,16 +32,23 @@ def tiny_world():
 
 @pytest.fixture
 def tiny_model(tokenizer):
-    return build_model(TINY_MODEL, len(tokenizer), tokenizer.bos_token_id, tokenizer.eos_token_id,
-                       tokenizer.pad_token_id, seed=0)
+    return build_model(
+        TINY_MODEL,
+        len(tokenizer),
+        tokenizer.bos_token_id,
+        tokenizer.eos_token_id,
+        tokenizer.pad_token_id,
+        seed=0,
+    )
 
 
 def tiny_stage_config(steps: int = 12, seed: int = 3) -> WorldStageConfig:
     return WorldStageConfig(
         world=WorldConfig(seed=seed, people=20, unknown=10),
         model=TINY_MODEL,
-        pretrain=PretrainConfig(steps=steps, batch_size=4, seq_len=32, warmup=2, eval_every=5,
-                                checkpoint_every=5),
+        pretrain=PretrainConfig(
+            steps=steps, batch_size=4, seq_len=32, warmup=2, eval_every=5, checkpoint_every=5
+        ),
     )
 
 

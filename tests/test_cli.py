@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 from conftest import write
+
 from iftscope.cli import main
 
 
@@ -38,8 +39,18 @@ def test_data_check_missing_file(tmp_path, capsys):
 
 
 def test_world_command_builds_then_reuses(tmp_path, capsys):
-    args = ["world", "--out", str(tmp_path / "w"), "--people", "10", "--unknown", "4", "--steps", "3",
-            "--quiet"]
+    args = [
+        "world",
+        "--out",
+        str(tmp_path / "w"),
+        "--people",
+        "10",
+        "--unknown",
+        "4",
+        "--steps",
+        "3",
+        "--quiet",
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "built world" in out and "memorisation (held-back template): known" in out

@@ -1,13 +1,18 @@
 import json
 
 import pytest
-
 from conftest import SHARED_DATA, write
+
 from iftscope.data import DataValidationError, load_questions
 from iftscope.data.loaders import default_domain, read_questions
 
-GOOD = {"id": 1, "question": "Capital of France?", "choices": ["Paris", "Rome", "Oslo", "Bern"],
-        "answer": 0, "explanation": "Paris is."}
+GOOD = {
+    "id": 1,
+    "question": "Capital of France?",
+    "choices": ["Paris", "Rome", "Oslo", "Bern"],
+    "answer": 0,
+    "explanation": "Paris is.",
+}
 
 
 def jsonl(tmp_path, rows, name="test.jsonl"):
@@ -29,27 +34,32 @@ def test_paper_format_round_trip(tmp_path):
 
 
 def test_letter_answers_and_option_columns(tmp_path):
-    rows = [{"question": "q1", "choices": ["a", "b", "c", "d"], "answer": "C"},
-            {"question": "q2", "A": "a", "B": "b", "C": "c", "D": "d", "answer": "b", "subject": "law"}]
+    rows = [
+        {"question": "q1", "choices": ["a", "b", "c", "d"], "answer": "C"},
+        {"question": "q2", "A": "a", "B": "b", "C": "c", "D": "d", "answer": "b", "subject": "law"},
+    ]
     qs = load_questions(jsonl(tmp_path, rows))
     assert [q.answer for q in qs] == [2, 1]
     assert qs[1].choices == ("a", "b", "c", "d") and qs[1].domain == "law"
 
 
-@pytest.mark.parametrize("row, field, words", [
-    ('{"question": "x", "choices": ["a", "b"], "answer": 0', None, "malformed JSON"),
-    ({"question": "x", "choices": ["a", "b"]}, "answer", "missing"),
-    ({"choices": ["a", "b"], "answer": 0}, "question", "missing"),
-    ({"question": "x", "choices": ["a", "b"], "answer": 2}, "answer", "out of range"),
-    ({"question": "x", "choices": ["a", "b"], "answer": 1.0}, "answer", "got float"),
-    ({"question": "x", "choices": ["a", "b"], "answer": True}, "answer", "got True"),
-    ({"question": "x", "choices": ["a", "b"], "answer": "E"}, "answer", "out of range"),
-    ({"question": "x", "choices": ["a"], "answer": 0}, "choices", "at least 2"),
-    ({"question": "  ", "choices": ["a", "b"], "answer": 0}, "question", "empty"),
-    ({"question": "x", "choices": ["a", ""], "answer": 0}, "choices[1]", "empty"),
-    ({"question": "x", "choices": "a b", "answer": 0}, "choices", "expected a list"),
-    ('[1, 2]', None, "expected a JSON object"),
-])
+@pytest.mark.parametrize(
+    "row, field, words",
+    [
+        ('{"question": "x", "choices": ["a", "b"], "answer": 0', None, "malformed JSON"),
+        ({"question": "x", "choices": ["a", "b"]}, "answer", "missing"),
+        ({"choices": ["a", "b"], "answer": 0}, "question", "missing"),
+        ({"question": "x", "choices": ["a", "b"], "answer": 2}, "answer", "out of range"),
+        ({"question": "x", "choices": ["a", "b"], "answer": 1.0}, "answer", "got float"),
+        ({"question": "x", "choices": ["a", "b"], "answer": True}, "answer", "got True"),
+        ({"question": "x", "choices": ["a", "b"], "answer": "E"}, "answer", "out of range"),
+        ({"question": "x", "choices": ["a"], "answer": 0}, "choices", "at least 2"),
+        ({"question": "  ", "choices": ["a", "b"], "answer": 0}, "question", "empty"),
+        ({"question": "x", "choices": ["a", ""], "answer": 0}, "choices[1]", "empty"),
+        ({"question": "x", "choices": "a b", "answer": 0}, "choices", "expected a list"),
+        ("[1, 2]", None, "expected a JSON object"),
+    ],
+)
 def test_bad_rows_are_named_precisely(tmp_path, row, field, words):
     err = only_error(tmp_path, [GOOD, row])
     assert err.line == 2 and err.field == field and words in err.message
@@ -72,8 +82,10 @@ def test_duplicates_are_warnings_not_errors(tmp_path):
     rows = [GOOD, {**GOOD, "id": 2}, {**GOOD, "id": 3, "question": "q", "choices": ["a", "a ", "b"]}]
     qs, problems = read_questions(jsonl(tmp_path, rows))
     assert len(qs) == 3
-    assert {(p.line, p.field, p.severity) for p in problems} == {(2, "question", "warning"),
-                                                                 (3, "choices", "warning")}
+    assert {(p.line, p.field, p.severity) for p in problems} == {
+        (2, "question", "warning"),
+        (3, "choices", "warning"),
+    }
 
 
 def test_mmlu_csv_without_and_with_header(tmp_path):
@@ -94,11 +106,18 @@ def test_csv_wrong_column_count(tmp_path):
 
 def test_hf_dataset_with_column_mapping(tmp_path):
     datasets = pytest.importorskip("datasets")
-    ds = datasets.Dataset.from_dict({"prompt": ["q1", "q2"], "options": [["a", "b"], ["c", "d"]],
-                                     "label": [1, 0], "subject": ["law", "law"]})
+    ds = datasets.Dataset.from_dict(
+        {
+            "prompt": ["q1", "q2"],
+            "options": [["a", "b"], ["c", "d"]],
+            "label": [1, 0],
+            "subject": ["law", "law"],
+        }
+    )
     datasets.DatasetDict({"test": ds}).save_to_disk(str(tmp_path / "ds"))
-    qs = load_questions(tmp_path / "ds", columns={"question": "prompt", "choices": "options",
-                                                   "answer": "label"})
+    qs = load_questions(
+        tmp_path / "ds", columns={"question": "prompt", "choices": "options", "answer": "label"}
+    )
     assert [(q.question, q.answer, q.domain) for q in qs] == [("q1", 1, "law"), ("q2", 0, "law")]
     with pytest.raises(DataValidationError, match="column 'question' not in the dataset"):
         load_questions(tmp_path / "ds")

@@ -94,5 +94,6 @@ def test_sampler_ids_equal_tokenised_text(tokenizer, tiny_world):
     unknown_names = {p.name for p in people if not p.known}
     batch = sampler.batch(step=0, batch_size=4, seq_len=32)
     assert batch.shape == (4, 32) and (batch == sampler.batch(0, 4, 32)).all()
-    assert not any(n.split()[0] + " " + n.split()[1] in tokenizer.decode(row) for row in batch
-                   for n in unknown_names)
+    assert not any(
+        n.split()[0] + " " + n.split()[1] in tokenizer.decode(row) for row in batch for n in unknown_names
+    )

@@ -2,9 +2,9 @@ import json
 
 import pytest
 import torch
+from conftest import tiny_stage_config
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from conftest import tiny_stage_config
 from iftscope.models import pretrain as pretrain_module
 from iftscope.world import WorldMismatchError, build_world
 
@@ -39,8 +39,9 @@ def test_other_config_in_same_folder_is_refused(tmp_path):
     build_world(tmp_path / "w", tiny_stage_config(steps=4), progress=False)
     with pytest.raises(WorldMismatchError, match="another config"):
         build_world(tmp_path / "w", tiny_stage_config(steps=4, seed=9), progress=False)
-    assert not build_world(tmp_path / "w", tiny_stage_config(steps=4, seed=9), force=True,
-                           progress=False)["reused"]
+    assert not build_world(tmp_path / "w", tiny_stage_config(steps=4, seed=9), force=True, progress=False)[
+        "reused"
+    ]
 
 
 def test_crash_then_resume_equals_uninterrupted(tmp_path, monkeypatch):

@@ -44,8 +44,12 @@ class WorldStageConfig:
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
 
     def to_json(self) -> dict[str, Any]:
-        return {"format": WORLD_FORMAT, "world": self.world.to_json(), "model": self.model.to_json(),
-                "pretrain": self.pretrain.to_json()}
+        return {
+            "format": WORLD_FORMAT,
+            "world": self.world.to_json(),
+            "model": self.model.to_json(),
+            "pretrain": self.pretrain.to_json(),
+        }
 
     @property
     def fingerprint(self) -> str:
@@ -65,7 +69,8 @@ def _claim_folder(out: Path, cfg: WorldStageConfig, force: bool) -> dict[str, An
             if not force:
                 raise WorldMismatchError(
                     f"{out} holds a world built with another config (fingerprint "
-                    f"{old.get('fingerprint')}, now {cfg.fingerprint}); choose another --out or pass --force")
+                    f"{old.get('fingerprint')}, now {cfg.fingerprint}); choose another --out or pass --force"
+                )
             shutil.rmtree(out)
         elif (out / "summary.json").exists():
             return read_json(out / "summary.json")
@@ -75,8 +80,9 @@ def _claim_folder(out: Path, cfg: WorldStageConfig, force: bool) -> dict[str, An
     return None
 
 
-def build_world(out: str | Path, cfg: WorldStageConfig | None = None, force: bool = False,
-                progress: bool = True) -> dict[str, Any]:
+def build_world(
+    out: str | Path, cfg: WorldStageConfig | None = None, force: bool = False, progress: bool = True
+) -> dict[str, Any]:
     """Run the stage (or reuse its result) and return the summary."""
     import torch
 
@@ -97,18 +103,33 @@ def build_world(out: str | Path, cfg: WorldStageConfig | None = None, force: boo
         atomic_write_jsonl(out / "questions.jsonl", (q.to_json() for q in questions))
     tokenizer = build_word_tokenizer(vocabulary())
     seed = cfg.world.seed
-    model = build_model(cfg.model, len(tokenizer), tokenizer.bos_token_id, tokenizer.eos_token_id,
-                        tokenizer.pad_token_id, seed)
+    model = build_model(
+        cfg.model,
+        len(tokenizer),
+        tokenizer.bos_token_id,
+        tokenizer.eos_token_id,
+        tokenizer.pad_token_id,
+        seed,
+    )
     model_dir, stats_path = out / "model", out / "pretrain" / "stats.json"
     if (model_dir / "model.safetensors").exists() and stats_path.exists():
         from transformers import AutoModelForCausalLM
+
         model = AutoModelForCausalLM.from_pretrained(model_dir)
         stats = read_json(stats_path)
     else:
         known = [f for f in fact_prompts(people) if f.known]
         monitor = random.Random(f"monitor-{seed}").sample(known, min(200, len(known)))
-        stats = pretrain(model, tokenizer, people, cfg.pretrain, seed, out / "pretrain" / "checkpoint",
-                         monitor, progress=progress)
+        stats = pretrain(
+            model,
+            tokenizer,
+            people,
+            cfg.pretrain,
+            seed,
+            out / "pretrain" / "checkpoint",
+            monitor,
+            progress=progress,
+        )
         atomic_write_jsonl(out / "pretrain" / "log.jsonl", stats.pop("log"))
         stats["parameters"] = count_parameters(model)
         atomic_write_json(stats_path, stats)
@@ -140,8 +161,13 @@ def build_world(out: str | Path, cfg: WorldStageConfig | None = None, force: boo
             "questions": len(questions),
             "questions_per_split": {s: sum(q.metadata["split"] == s for q in questions) for s in SPLITS},
         },
-        "paths": {"model": "model", "tokenizer": "model", "questions": "questions.jsonl",
-                  "people": "people.jsonl", "config": "config.json"},
+        "paths": {
+            "model": "model",
+            "tokenizer": "model",
+            "questions": "questions.jsonl",
+            "people": "people.jsonl",
+            "config": "config.json",
+        },
         "seconds": round(time.perf_counter() - t0, 2),
     }
     atomic_write_json(out / "summary.json", summary)

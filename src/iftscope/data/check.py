@@ -81,8 +81,9 @@ def _letter_line(questions: list[Question]) -> str:
 def format_report(report: CheckReport, max_problems: int = 20) -> str:
     lines = []
     for f in report.files:
-        lines.append(f"{f.path}: {len(f.questions)} questions, {len(f.errors)} errors, "
-                     f"{len(f.warnings)} warnings")
+        lines.append(
+            f"{f.path}: {len(f.questions)} questions, {len(f.errors)} errors, {len(f.warnings)} warnings"
+        )
         for p in (f.errors + f.warnings)[:max_problems]:
             lines.append(f"  {p}")
         hidden = len(f.problems) - max_problems
@@ -98,8 +99,10 @@ def format_report(report: CheckReport, max_problems: int = 20) -> str:
     lines.append("Gold answer letters: " + _letter_line(everything))
     dup_opts = sum(1 for f in report.files for p in f.warnings if p.field == "choices")
     dup_q = sum(1 for f in report.files for p in f.warnings if p.field == "question")
-    lines.append(f"Duplicates within files: {dup_opts} questions with repeated option texts, "
-                 f"{dup_q} repeated question texts")
+    lines.append(
+        f"Duplicates within files: {dup_opts} questions with repeated option texts, "
+        f"{dup_q} repeated question texts"
+    )
     if report.overlaps:
         lines.append("Overlap between files (same question text):")
         for a, b, n in report.overlaps:

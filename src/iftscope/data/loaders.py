@@ -53,8 +53,15 @@ def _decoded_lines(path: Path, problems: list[Problem]) -> list[tuple[int, str]]
         try:
             out.append((i, raw.decode("utf-8").rstrip("\r")))
         except UnicodeDecodeError as e:
-            problems.append(Problem(str(path), i, None, f"bytes that are not UTF-8 at column {e.start + 1} "
-                                    f"(byte 0x{raw[e.start]:02x}); re-save the file as UTF-8"))
+            problems.append(
+                Problem(
+                    str(path),
+                    i,
+                    None,
+                    f"bytes that are not UTF-8 at column {e.start + 1} "
+                    f"(byte 0x{raw[e.start]:02x}); re-save the file as UTF-8",
+                )
+            )
     return out
 
 
@@ -69,7 +76,9 @@ def _jsonl_rows(path: Path, problems: list[Problem]) -> list[tuple[int, dict[str
             problems.append(Problem(str(path), line_no, None, f"malformed JSON: {e.msg} at column {e.colno}"))
             continue
         if not isinstance(obj, dict):
-            problems.append(Problem(str(path), line_no, None, f"expected a JSON object, got {type(obj).__name__}"))
+            problems.append(
+                Problem(str(path), line_no, None, f"expected a JSON object, got {type(obj).__name__}")
+            )
             continue
         rows.append((line_no, obj))
     return rows
@@ -92,13 +101,26 @@ def _csv_rows(path: Path, problems: list[Problem]) -> list[tuple[int, dict[str, 
             continue
         if header is not None:
             if len(record) != len(header):
-                problems.append(Problem(str(path), line_no, None,
-                                        f"expected {len(header)} columns as in the header, got {len(record)}"))
+                problems.append(
+                    Problem(
+                        str(path),
+                        line_no,
+                        None,
+                        f"expected {len(header)} columns as in the header, got {len(record)}",
+                    )
+                )
                 continue
             rows.append((line_no, dict(zip(header, record, strict=True))))
         elif len(record) < 4:
-            problems.append(Problem(str(path), line_no, None, "expected columns: question, at least 2 "
-                                    f"options, answer letter; got {len(record)} columns"))
+            problems.append(
+                Problem(
+                    str(path),
+                    line_no,
+                    None,
+                    "expected columns: question, at least 2 "
+                    f"options, answer letter; got {len(record)} columns",
+                )
+            )
         else:
             options = record[1:-1]
             row = {"question": record[0], "answer": record[-1]}
@@ -123,18 +145,28 @@ def _hf_rows(path: Path, split: str | None, columns: dict[str, str] | None, prob
     missing = [c for c in mapping.values() if c not in ds.column_names and c != mapping.get("choices")]
     for field, col in mapping.items():
         if col in missing:
-            problems.append(Problem(str(path), None, field,
-                                    f"column {col!r} not in the dataset (columns: {ds.column_names}); "
-                                    f"map it with columns={{'{field}': 'your_column'}}"))
+            problems.append(
+                Problem(
+                    str(path),
+                    None,
+                    field,
+                    f"column {col!r} not in the dataset (columns: {ds.column_names}); "
+                    f"map it with columns={{'{field}': 'your_column'}}",
+                )
+            )
     if missing:
         return []
     renamed = {col: field for field, col in mapping.items()}
     return [(i, {renamed.get(k, k): v for k, v in row.items()}) for i, row in enumerate(ds, start=1)]
 
 
-def read_questions(path: str | Path, fmt: str = "auto", domain: str | None = None,
-                   split: str | None = None, columns: dict[str, str] | None = None,
-                   ) -> tuple[list[Question], list[Problem]]:
+def read_questions(
+    path: str | Path,
+    fmt: str = "auto",
+    domain: str | None = None,
+    split: str | None = None,
+    columns: dict[str, str] | None = None,
+) -> tuple[list[Question], list[Problem]]:
     """Read a file leniently: the valid questions and every problem (errors and warnings)."""
     path = Path(path)
     if not path.exists():
@@ -155,25 +187,34 @@ def read_questions(path: str | Path, fmt: str = "auto", domain: str | None = Non
     seen_text: dict[str, int] = {}
     for line_no, row in rows:
         where = Where(str(path), line_no)
-        q, row_problems = row_to_question(row, where, default_id=f"{dom}-{line_no}", default_domain=dom)
+        qid = str(row.get("id", f"{dom}-{line_no}"))
+        if qid in seen_ids:
+            problems.append(where.problem("id", f"duplicate id {qid!r} (first on line {seen_ids[qid]})"))
+        else:
+            seen_ids[qid] = line_no
+        q, row_problems = row_to_question(row, where, default_id=qid, default_domain=dom)
         problems += row_problems
-        if q is None:
+        if q is None or seen_ids[qid] != line_no:
             continue
-        if q.id in seen_ids:
-            problems.append(where.problem("id", f"duplicate id {q.id!r} (first on line {seen_ids[q.id]})"))
-            continue
-        seen_ids[q.id] = line_no
         key = normalise_text(q.question)
         if key in seen_text:
-            problems.append(where.problem("question", f"same question text as line {seen_text[key]}", "warning"))
+            problems.append(
+                where.problem("question", f"same question text as line {seen_text[key]}", "warning")
+            )
         else:
             seen_text[key] = line_no
         questions.append(q)
+    problems.sort(key=lambda p: (p.line or 0, p.severity != "error"))
     return questions, problems
 
 
-def load_questions(path: str | Path, fmt: str = "auto", domain: str | None = None,
-                   split: str | None = None, columns: dict[str, str] | None = None) -> list[Question]:
+def load_questions(
+    path: str | Path,
+    fmt: str = "auto",
+    domain: str | None = None,
+    split: str | None = None,
+    columns: dict[str, str] | None = None,
+) -> list[Question]:
     """Load a file strictly; raise DataValidationError naming every error found."""
     questions, problems = read_questions(path, fmt, domain, split, columns)
     if any(p.severity == "error" for p in problems):

@@ -43,13 +43,15 @@ class WorldConfig:
         if self.people < 2 or self.unknown < 2:
             raise ValueError("the world needs at least 2 known and 2 unknown people")
         if self.people + self.unknown > capacity:
-            raise ValueError(f"at most {capacity} people fit the name lists, asked for "
-                             f"{self.people + self.unknown}")
+            raise ValueError(
+                f"at most {capacity} people fit the name lists, asked for {self.people + self.unknown}"
+            )
         if not 2 <= self.options <= min(len(v) for v in VALUES.values()):
             raise ValueError(f"options must be between 2 and {min(len(v) for v in VALUES.values())}")
         if self.held_out_attribute not in (None, *ATTRIBUTES):
-            raise ValueError(f"held_out_attribute must be one of {ATTRIBUTES} or null, "
-                             f"got {self.held_out_attribute!r}")
+            raise ValueError(
+                f"held_out_attribute must be one of {ATTRIBUTES} or null, got {self.held_out_attribute!r}"
+            )
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,7 +71,7 @@ class Person:
 
 def make_people(cfg: WorldConfig) -> list[Person]:
     rng = random.Random(f"people-{cfg.seed}")
-    names = [f"{f} {l}" for f in FIRST_NAMES for l in LAST_NAMES]
+    names = [f"{first} {last}" for first in FIRST_NAMES for last in LAST_NAMES]
     chosen = rng.sample(names, cfg.people + cfg.unknown)
     people = []
     for i, name in enumerate(chosen):
@@ -105,16 +107,24 @@ def make_questions(people: list[Person], cfg: WorldConfig) -> list[Question]:
             distractors = rng.sample([v for v in VALUES[attr] if v != gold], cfg.options - 1)
             pos = rng.randrange(cfg.options)
             choices = distractors[:pos] + [gold] + distractors[pos:]
-            questions.append(Question(
-                id=f"{p.id}-{attr}",
-                question=QUESTIONS[attr].format(name=p.name),
-                choices=tuple(choices),
-                answer=pos,
-                explanation=TEMPLATES[attr][0].format(name=p.name, value=gold),
-                domain=attr,
-                metadata={"person": p.id, "name": p.name, "attribute": attr, "known": p.known,
-                          "split": p.split, "held_out_attribute": attr == cfg.held_out_attribute},
-            ))
+            questions.append(
+                Question(
+                    id=f"{p.id}-{attr}",
+                    question=QUESTIONS[attr].format(name=p.name),
+                    choices=tuple(choices),
+                    answer=pos,
+                    explanation=TEMPLATES[attr][0].format(name=p.name, value=gold),
+                    domain=attr,
+                    metadata={
+                        "person": p.id,
+                        "name": p.name,
+                        "attribute": attr,
+                        "known": p.known,
+                        "split": p.split,
+                        "held_out_attribute": attr == cfg.held_out_attribute,
+                    },
+                )
+            )
     return questions
 
 

@@ -43,14 +43,18 @@ def _choices(row: dict[str, Any], where: Where) -> tuple[list[str] | None, list[
     else:
         cols = _letter_columns(row)
         if not cols:
-            return None, [where.problem("choices", "missing: give a 'choices' list or option columns A, B, C, D")]
+            return None, [
+                where.problem("choices", "missing: give a 'choices' list or option columns A, B, C, D")
+            ]
         raw, names = [row[c] for c in cols], cols
     problems = []
     if len(raw) < 2:
         problems.append(where.problem("choices", f"expected at least 2 options, got {len(raw)}"))
     for name, text in zip(names, raw, strict=True):
         if not isinstance(text, str):
-            problems.append(where.problem(name, f"expected option text (a string), got {type(text).__name__}"))
+            problems.append(
+                where.problem(name, f"expected option text (a string), got {type(text).__name__}")
+            )
         elif not text.strip():
             problems.append(where.problem(name, "option text is empty"))
     return (None if problems else list(raw)), problems
@@ -63,14 +67,18 @@ def _answer(raw: Any, n: int, where: Where) -> tuple[int | None, Problem | None]
     if isinstance(raw, int):
         if 0 <= raw < n:
             return raw, None
-        return None, where.problem("answer", f"index {raw} is out of range for {n} options (expected {expect})")
+        return None, where.problem(
+            "answer", f"index {raw} is out of range for {n} options (expected {expect})"
+        )
     if isinstance(raw, str):
         s = raw.strip()
         if len(s) == 1 and s.upper() in LETTERS:
             idx = LETTERS.index(s.upper())
             if idx < n:
                 return idx, None
-            return None, where.problem("answer", f"letter {s!r} is out of range for {n} options (expected {expect})")
+            return None, where.problem(
+                "answer", f"letter {s!r} is out of range for {n} options (expected {expect})"
+            )
     return None, where.problem("answer", f"expected {expect}, got {type(raw).__name__} {raw!r}")
 
 

@@ -15,8 +15,9 @@ def greedy_next_words(model, tokenizer, prompts: Sequence[str], batch_size: int 
     model.eval()
     out: list[int] = []
     for start in range(0, len(prompts), batch_size):
-        enc = tokenizer(list(prompts[start:start + batch_size]), padding=True, padding_side="right",
-                        return_tensors="pt")
+        enc = tokenizer(
+            list(prompts[start : start + batch_size]), padding=True, padding_side="right", return_tensors="pt"
+        )
         logits = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits
         last = enc["attention_mask"].sum(dim=1) - 1
         out += logits[torch.arange(len(last)), last].argmax(dim=-1).tolist()

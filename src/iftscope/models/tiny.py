@@ -22,8 +22,9 @@ class TinyModelConfig:
         return asdict(self)
 
 
-def build_model(cfg: TinyModelConfig, vocab_size: int, bos_id: int, eos_id: int, pad_id: int,
-                seed: int) -> LlamaForCausalLM:
+def build_model(
+    cfg: TinyModelConfig, vocab_size: int, bos_id: int, eos_id: int, pad_id: int, seed: int
+) -> LlamaForCausalLM:
     config = LlamaConfig(
         vocab_size=vocab_size,
         hidden_size=cfg.hidden,
