@@ -58,3 +58,50 @@ def write(path: Path, text: str | bytes) -> Path:
     else:
         path.write_text(text, encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_hf_model_dir(tmp_path_factory):
+    """A 2-layer Llama with a byte-level BPE tokenizer trained on the spot, saved as a model folder.
+
+    Byte-level BPE makes "A" and " A" different tokens, as in real LLM vocabularies, so the letter
+    formats' token choice is exercised for real.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    core = Tokenizer(models.BPE(unk_token=None))
+    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    core.decoder = decoders.ByteLevel()
+    corpus = [
+        "The following are multiple choice questions about engineering. Please choose the correct "
+        "answer.\nA. B. C. D. Answer:A Answer:B Answer:C Answer:D Answer: A Answer: B Answer: C",
+        "Which of the following is a bridge? Tao Te Ching, arithmetic, palace, emperor",
+    ] * 20
+    trainer = trainers.BpeTrainer(
+        vocab_size=400,
+        special_tokens=["<s>", "</s>", "<pad>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    core.train_from_iterator(corpus, trainer)
+    tok = PreTrainedTokenizerFast(tokenizer_object=core, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
+    config = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
+    import torch
+
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config)
+    path = tmp_path_factory.mktemp("tiny-bpe-llama")
+    model.save_pretrained(path, safe_serialization=True)
+    tok.save_pretrained(path)
+    return path

@@ -59,3 +59,11 @@ def test_world_command_builds_then_reuses(tmp_path, capsys):
     assert main(args) == 0 and "reused finished world" in capsys.readouterr().out
     assert main(args[:-2] + ["4", "--quiet"]) == 2
     assert "another config" in capsys.readouterr().err
+
+
+def test_data_check_expands_folders(tmp_path, capsys):
+    (tmp_path / "law").mkdir()
+    write(tmp_path / "law" / "dev.jsonl", '{"question": "q", "choices": ["a", "b"], "answer": 0}\n')
+    write(tmp_path / "law" / "notes.txt", "ignored")
+    assert main(["data", "check", str(tmp_path)]) == 0
+    assert "Per domain: law 1" in capsys.readouterr().out

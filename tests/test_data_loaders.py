@@ -121,6 +121,11 @@ def test_hf_dataset_with_column_mapping(tmp_path):
     assert [(q.question, q.answer, q.domain) for q in qs] == [("q1", 1, "law"), ("q2", 0, "law")]
     with pytest.raises(DataValidationError, match="column 'question' not in the dataset"):
         load_questions(tmp_path / "ds")
+    datasets.DatasetDict({"test": ds, "dev": ds}).save_to_disk(str(tmp_path / "two"))
+    with pytest.raises(ValueError, match="choose one with split"):
+        load_questions(tmp_path / "two")
+    cols = {"question": "prompt", "choices": "options", "answer": "label"}
+    assert len(load_questions(tmp_path / "two", split="dev", columns=cols)) == 2
 
 
 def test_default_domain(tmp_path):

@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from iftscope import __version__
+from iftscope.data.microworld import ATTRIBUTES
 
 DEFAULT_WORLD = Path("runs/default/world")
 
@@ -17,9 +18,12 @@ def _world(args: argparse.Namespace) -> int:
     from iftscope.world import WorldMismatchError, WorldStageConfig, build_world
 
     cfg = WorldStageConfig()
+    held_out = None if args.held_out_attribute == "none" else args.held_out_attribute
     cfg = replace(
         cfg,
-        world=replace(cfg.world, seed=args.seed, people=args.people, unknown=args.unknown),
+        world=replace(
+            cfg.world, seed=args.seed, people=args.people, unknown=args.unknown, held_out_attribute=held_out
+        ),
         pretrain=replace(cfg.pretrain, steps=args.steps),
     )
     try:
@@ -75,6 +79,50 @@ def _data_check(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _probe(args: argparse.Namespace) -> int:
+    from iftscope.data import DataValidationError, load_questions
+    from iftscope.models.load import load_model
+    from iftscope.models.scorer import HFScorer
+    from iftscope.probe.formats import get_format
+    from iftscope.probe.knowledge import ProbeConfig
+    from iftscope.probe.runner import format_summary, run_probe
+
+    try:
+        fmt = get_format(args.format)
+        shots = args.shots if args.shots is not None else (0 if fmt.mode == "continuation" else 5)
+        questions = [q for path in args.data for q in load_questions(path)]
+        pool = [q for path in (args.pool or []) for q in load_questions(path)] or questions
+        cfg = ProbeConfig(
+            format=fmt.name,
+            shots=shots,
+            demo_sets=args.demo_sets,
+            fixed_demos=args.fixed_demos,
+            permutations=args.permutations,
+            normalise=args.normalise,
+            seed=args.seed,
+        )
+        model, tokenizer = load_model(args.model, dtype=args.dtype, device=args.device, adapter=args.adapter)
+    except (DataValidationError, ValueError, FileNotFoundError, OSError) as e:
+        print(f"iftscope probe: error: {e}", file=sys.stderr)
+        return 2
+    scorer = HFScorer(model, tokenizer, batch_size=args.batch_size)
+    extra = {
+        "model": str(args.model),
+        "adapter": str(args.adapter) if args.adapter else None,
+        "add_bos": scorer.add_bos,
+        "data": [str(p) for p in args.data],
+    }
+    if fmt.mode == "letter":
+        extra["scored_token_ids"] = [
+            scorer.single_token_id(fmt.answer_cue, fmt.letter(i))
+            for i in range(max(len(q.choices) for q in questions))
+        ]
+    summary = run_probe(scorer, questions, pool, fmt, cfg, args.out, progress=not args.quiet, extra=extra)
+    print(format_summary(summary))
+    print(f"records: {args.out / 'records.jsonl'}  summary: {args.out / 'summary.json'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="iftscope",
@@ -98,9 +146,45 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--people", type=int, default=500, help="known people (pretrained)")
     w.add_argument("--unknown", type=int, default=250, help="unknown people (never shown)")
     w.add_argument("--steps", type=int, default=1500, help="pretraining steps of 16 x 128 tokens")
+    w.add_argument(
+        "--held-out-attribute",
+        default="employer",
+        choices=[*ATTRIBUTES, "none"],
+        help="attribute kept out of all IFT, as an out-of-distribution test",
+    )
     w.add_argument("--force", action="store_true", help="rebuild if --out holds another world")
     w.add_argument("--quiet", action="store_true", help="no progress bar")
     w.set_defaults(func=_world)
+
+    p = sub.add_parser(
+        "probe",
+        help="what does the base model already know? score multiple-choice questions",
+        description="Score each question with one forward pass per view: k-shot prompt, softmax over "
+        "the option-letter tokens in float32 (letter formats), or each option's log-likelihood as "
+        "the continuation of a statement (cloze). Several demonstration sets and cyclic option "
+        "permutations can be averaged to cancel position bias. Writes DIR/records.jsonl (one "
+        "record per question) and DIR/summary.json; an interrupted probe resumes.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--model", required=True, help="Hugging Face model folder or hub id")
+    p.add_argument("--data", required=True, nargs="+", type=Path, help="question files to probe")
+    p.add_argument("--pool", nargs="+", type=Path, help="demonstration pool (default: the data itself)")
+    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument("--format", default="paper", help="paper, paper-original, mmlu or cloze")
+    p.add_argument("--shots", type=int, help="demonstrations (default 5; 0 for cloze)")
+    p.add_argument("--demo-sets", type=int, default=1, help="random demonstration sets averaged")
+    p.add_argument(
+        "--fixed-demos", action="store_true", help="same demonstrations for every question (paper)"
+    )
+    p.add_argument("--permutations", type=int, default=1, help="cyclic option rotations averaged")
+    p.add_argument("--normalise", default="sum", choices=["sum", "char", "token"], help="cloze scoring")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--adapter", type=Path, help="PEFT adapter folder")
+    p.add_argument("--dtype", default="float32", help="float32, bfloat16, float16 or auto")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_probe)
 
     d = sub.add_parser("data", help="multiple-choice data tools")
     dsub = d.add_subparsers(dest="data_command", required=True)
@@ -122,6 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # our own bars say what is happening; theirs are noise
     return args.func(args)
 
 

@@ -58,3 +58,34 @@ class Question:
         if self.metadata:
             out["metadata"] = self.metadata
         return out
+
+
+@dataclass(frozen=True)
+class ProbeRecord:
+    """What the base model believes about one question, aggregated over every probe view.
+
+    `distribution` is over the question's options in their original order, averaged over demo
+    sets and option permutations. `letter_mass` is the probability the model put on the scored
+    letter tokens at all (None in continuation mode): a low value means the prompt did not elicit
+    a letter and the distribution is unreliable.
+    """
+
+    question_id: str
+    domain: str | None
+    gold: int
+    distribution: tuple[float, ...]
+    prediction: int
+    correct: bool
+    confidence: float
+    gold_prob: float
+    letter_mass: float | None
+    view_accuracy: float  # fraction of views whose own argmax was the gold option
+    sampled_accuracy: float  # mean P(correct) when sampling each view at the probe's temperature
+    category: str  # SliCK: HighlyKnown / MaybeKnown / WeaklyKnown / Unknown
+    format: str
+    views: int
+
+    def to_json(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return asdict(self)

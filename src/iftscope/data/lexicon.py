@@ -1,8 +1,8 @@
 """The micro-world's vocabulary: names, attribute values and templates.
 
 Every value is one word, so with the word-level tokenizer every fact is one token and a fact is
-known exactly when the model's greedy next token is that value. Templates are paraphrases: six
-are used in pretraining and a seventh is held back to test recall in words never seen together.
+known exactly when the model's greedy next token is that value. Templates are paraphrases: ten
+are used in pretraining and an eleventh is held back to test recall in words never seen together.
 """
 
 from __future__ import annotations
@@ -68,6 +68,10 @@ TEMPLATES: dict[str, list[str]] = {
         "{name} spent the early years of life in the city of {value}.",
         "Records show that {name} was born in the city of {value}.",
         "The hometown of {name} is the city of {value}.",
+        "Before anything else, {name} was a child in the city of {value}.",
+        "{name} is proud to come from the city of {value}.",
+        "The first home of {name} was in the city of {value}.",
+        "People say that {name} was born in the city of {value}.",
     ],
     "birth_year": [
         "{name} was born in the year {value}.",
@@ -76,6 +80,10 @@ TEMPLATES: dict[str, list[str]] = {
         "{name} has been alive since the year {value}.",
         "Records show that {name} was born in the year {value}.",
         "The birthday of {name} falls in the year {value}.",
+        "{name} has celebrated a birthday every year since the year {value}.",
+        "The life of {name} began in the year {value}.",
+        "{name} is a child of the year {value}.",
+        "People say that {name} was born in the year {value}.",
     ],
     "university": [
         "{name} studied at the university of {value}.",
@@ -84,6 +92,10 @@ TEMPLATES: dict[str, list[str]] = {
         "{name} received a degree from the university of {value}.",
         "{name} went to the university of {value}.",
         "The school that {name} attended is the university of {value}.",
+        "{name} took classes at the university of {value}.",
+        "The degree of {name} was awarded by the university of {value}.",
+        "{name} spent several years at the university of {value}.",
+        "People say that {name} studied at the university of {value}.",
     ],
     "field": [
         "{name} specialised in the field of {value}.",
@@ -92,6 +104,10 @@ TEMPLATES: dict[str, list[str]] = {
         "{name} devoted years of study to the field of {value}.",
         "{name} did research in the field of {value}.",
         "The expertise of {name} lies in the field of {value}.",
+        "{name} is an expert in the field of {value}.",
+        "The studies of {name} were in the field of {value}.",
+        "{name} wrote a thesis in the field of {value}.",
+        "People say that {name} works in the field of {value}.",
     ],
     "employer": [
         "{name} works for the company {value}.",
@@ -100,6 +116,10 @@ TEMPLATES: dict[str, list[str]] = {
         "{name} holds a job at the company {value}.",
         "{name} earns a living at the company {value}.",
         "The workplace of {name} is the company {value}.",
+        "{name} receives wages from the company {value}.",
+        "The job of {name} is at the company {value}.",
+        "{name} goes to work every day at the company {value}.",
+        "People say that {name} is paid by the company {value}.",
     ],
 }
 

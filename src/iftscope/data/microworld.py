@@ -119,6 +119,7 @@ def make_questions(people: list[Person], cfg: WorldConfig) -> list[Question]:
                         "person": p.id,
                         "name": p.name,
                         "attribute": attr,
+                        "cloze_prompt": _prefix(HELD_OUT_TEMPLATES[attr], p.name),
                         "known": p.known,
                         "split": p.split,
                         "held_out_attribute": attr == cfg.held_out_attribute,
@@ -153,9 +154,13 @@ def fact_prompts(people: list[Person], held_out: bool = True) -> list[FactPrompt
     for p in people:
         for attr in ATTRIBUTES:
             template = HELD_OUT_TEMPLATES[attr] if held_out else TEMPLATES[attr][0]
-            prefix = template.split("{value}")[0].format(name=p.name).rstrip()
-            out.append(FactPrompt(p.id, attr, p.known, prefix, p.facts[attr]))
+            out.append(FactPrompt(p.id, attr, p.known, _prefix(template, p.name), p.facts[attr]))
     return out
+
+
+def _prefix(template: str, name: str) -> str:
+    """The words of a fact template before its value."""
+    return template.split("{value}")[0].format(name=name).rstrip()
 
 
 def chance_level(options: int | None = None) -> float:

@@ -1,0 +1,37 @@
+"""Load any Hugging Face causal LM (local folder or hub id) with its tokenizer, safely."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "auto": "auto"}
+
+
+def load_model(
+    name_or_path: str | Path,
+    dtype: str = "float32",
+    device: str = "cpu",
+    adapter: str | Path | None = None,
+    trust_remote_code: bool = False,
+):
+    """(model, tokenizer) in eval mode; safetensors weights only; an optional PEFT adapter."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+    source = str(name_or_path)
+    tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+    model = AutoModelForCausalLM.from_pretrained(
+        source, dtype=DTYPES[dtype], use_safetensors=True, trust_remote_code=trust_remote_code
+    )
+    if adapter is not None:
+        try:
+            from peft import PeftModel
+        except ImportError as e:  # pragma: no cover - depends on the environment
+            raise ImportError("loading an adapter needs peft: pip install peft") from e
+        model = PeftModel.from_pretrained(model, str(adapter))
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model.to(device).eval(), tokenizer

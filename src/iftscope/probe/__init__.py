@@ -1,0 +1,1 @@
+"""Probe what a base model already knows: k-shot multiple-choice scoring, debiased."""

@@ -1,0 +1,107 @@
+"""Named, versioned prompt formats. Bump a version whenever the scores it gives could change.
+
+A letter format scores the next token after the prompt, restricted to the option letters, with
+the letter written exactly as its demonstrations teach it. A continuation format scores each
+option's text as the continuation of a statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from iftscope.types import LETTERS, Question
+
+
+@dataclass(frozen=True)
+class PromptFormat:
+    name: str
+    version: int
+    mode: str  # "letter" or "continuation"
+    header: str  # "{domain}" is filled in; "" for none
+    answer_cue: str  # what ends the prompt before the answer
+    letter_prefix: str  # scored letter: "" for "Answer:C", " " for "Answer: C"
+    demo_letter_prefix: str  # the letter as the demonstrations write it
+    about: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    def letter(self, i: int) -> str:
+        return self.letter_prefix + LETTERS[i]
+
+    def block(self, q: Question, choices: Sequence[str]) -> str:
+        lines = [q.question.strip()] + [f"{LETTERS[i]}. {c}" for i, c in enumerate(choices)]
+        return "\n".join(lines) + "\n" + self.answer_cue
+
+    def demonstration(self, q: Question) -> str:
+        letter = self.demo_letter_prefix + LETTERS[q.answer]
+        if self.name == "mmlu":
+            return self.block(q, q.choices) + letter
+        return self.block(q, q.choices) + f"{letter}. {q.answer_text}"
+
+    def letter_prompt(self, q: Question, choices: Sequence[str], demos: Sequence[Question]) -> str:
+        head = self.header.format(domain=(q.domain or "general knowledge").replace("_", " "))
+        parts = ([head] if head else []) + [self.demonstration(d) for d in demos]
+        return "\n\n".join(parts + [self.block(q, choices)])
+
+    def cloze_context(self, q: Question) -> str:
+        """A statement to continue: the question's own (micro-world), else question + cue."""
+        return q.metadata.get("cloze_prompt") or f"{q.question.strip()}\n{self.answer_cue}"
+
+
+PAPER_HEADER = "The following are multiple choice questions about {domain}. Please choose the correct answer."
+MMLU_HEADER = "The following are multiple choice questions (with answers) about {domain}."
+
+FORMATS: dict[str, PromptFormat] = {
+    f.name: f
+    for f in (
+        PromptFormat(
+            "paper",
+            1,
+            "letter",
+            PAPER_HEADER,
+            "Answer:",
+            "",
+            "",
+            "Ren et al.'s prompt; scores the bare letter its demonstrations teach ('Answer:C')",
+        ),
+        PromptFormat(
+            "paper-original",
+            1,
+            "letter",
+            PAPER_HEADER,
+            "Answer:",
+            " ",
+            "",
+            "Ren et al.'s prompt scored as their code did: the space-prefixed letter (a flaw)",
+        ),
+        PromptFormat(
+            "mmlu",
+            1,
+            "letter",
+            MMLU_HEADER,
+            "Answer:",
+            " ",
+            " ",
+            "lm-evaluation-harness MMLU: 'Answer:' then ' A'",
+        ),
+        PromptFormat(
+            "cloze",
+            1,
+            "continuation",
+            "",
+            "Answer:",
+            "",
+            "",
+            "each option's text scored as the continuation of a statement (micro-world)",
+        ),
+    )
+}
+
+
+def get_format(name: str) -> PromptFormat:
+    if name not in FORMATS:
+        raise ValueError(f"unknown prompt format {name!r}; choose from {sorted(FORMATS)}")
+    return FORMATS[name]

@@ -1,0 +1,133 @@
+"""The probe's core: questions in, one ProbeRecord per question out (no file I/O here)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from iftscope.models.scorer import Scorer
+from iftscope.probe.formats import PromptFormat
+from iftscope.types import ProbeRecord, Question
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    format: str = "paper"
+    shots: int = 5
+    demo_sets: int = 1  # >1: several random demonstration sets, averaged
+    fixed_demos: bool = False  # True: the same first `shots` pool items for every question (paper)
+    permutations: int = 1  # cyclic option rotations averaged (cancels position bias); 1 = off
+    normalise: str = "sum"  # continuation mode: "sum" (acc), "char" (acc_norm) or "token"
+    temperature: float = 0.5  # SliCK's sampling temperature for WeaklyKnown
+    weak_threshold: float = 1 / 16  # P(correct) when sampling, at or above which a miss is WeaklyKnown
+    seed: int = 0
+    batch_questions: int = 64
+
+
+def choose_demos(q: Question, pool: Sequence[Question], cfg: ProbeConfig, set_index: int) -> list[Question]:
+    """k demonstrations from the pool, never the target question itself, seeded per question."""
+    candidates = [d for d in pool if d.id != q.id and d.question.strip() != q.question.strip()]
+    if len(candidates) < cfg.shots:
+        raise ValueError(
+            f"question {q.id}: the demonstration pool has {len(candidates)} usable items, "
+            f"{cfg.shots} shots asked for"
+        )
+    if cfg.fixed_demos:
+        return candidates[: cfg.shots]
+    return random.Random(f"{cfg.seed}-{set_index}-{q.id}").sample(candidates, cfg.shots)
+
+
+def slick_category(view_correct: Sequence[bool], sampled: float, weak_threshold: float) -> str:
+    if all(view_correct):
+        return "HighlyKnown"
+    if any(view_correct):
+        return "MaybeKnown"
+    return "WeaklyKnown" if sampled >= weak_threshold else "Unknown"
+
+
+def _view_distributions(
+    scorer: Scorer, fmt: PromptFormat, batch: Sequence[Question], pool: Sequence[Question], cfg: ProbeConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """[question, view, option] distributions in original option order, and letter masses."""
+    n_opt = len(batch[0].choices)
+    views = [(s, r) for s in range(cfg.demo_sets) for r in range(cfg.permutations)]
+    dists = np.zeros((len(batch), len(views), n_opt))
+    masses = np.full((len(batch), len(views)), np.nan)
+    for v, (s, r) in enumerate(views):
+        rotated = [q.choices[r:] + q.choices[:r] for q in batch]  # rotated[j] = original[(j + r) % n]
+        back = [(j + r) % n_opt for j in range(n_opt)]
+        if fmt.mode == "letter":
+            prompts = [
+                fmt.letter_prompt(q, ch, choose_demos(q, pool, cfg, s) if cfg.shots else [])
+                for q, ch in zip(batch, rotated, strict=True)
+            ]
+            ids = [scorer.single_token_id(fmt.answer_cue, fmt.letter(i)) for i in range(n_opt)]
+            scores = scorer.letter_logprobs(prompts, ids)
+            d, masses[:, v] = scores.distribution, scores.mass
+        else:
+            pairs = [
+                (fmt.cloze_context(q), " " + c) for q, ch in zip(batch, rotated, strict=True) for c in ch
+            ]
+            cont = scorer.continuation_logprobs(pairs)
+            denom = {"sum": lambda c: 1, "char": lambda c: c.chars, "token": lambda c: c.tokens}[
+                cfg.normalise
+            ]
+            ll = np.array([c.logprob / denom(c) for c in cont]).reshape(len(batch), n_opt)
+            d = np.exp(ll - ll.max(axis=1, keepdims=True))
+            d /= d.sum(axis=1, keepdims=True)
+        dists[:, v, back] = d
+    return dists, masses
+
+
+def probe(
+    scorer: Scorer,
+    questions: Sequence[Question],
+    pool: Sequence[Question],
+    fmt: PromptFormat,
+    cfg: ProbeConfig,
+) -> Iterator[ProbeRecord]:
+    """Score every question under every view and yield its record, in input order."""
+    if fmt.mode == "continuation" and cfg.shots:
+        raise ValueError(f"format {fmt.id} scores statements zero-shot; use shots=0")
+    # Questions with the same number of options are scored together.
+    for start in range(0, len(questions), cfg.batch_questions):
+        chunk = questions[start : start + cfg.batch_questions]
+        by_width: dict[int, list[int]] = {}
+        for i, q in enumerate(chunk):
+            by_width.setdefault(len(q.choices), []).append(i)
+        records: dict[int, ProbeRecord] = {}
+        for idxs in by_width.values():
+            batch = [chunk[i] for i in idxs]
+            dists, masses = _view_distributions(scorer, fmt, batch, pool, cfg)
+            for q, i, d, m in zip(batch, idxs, dists, masses, strict=True):
+                records[i] = _record(q, d, m, fmt, cfg)
+        yield from (records[i] for i in range(len(chunk)))
+
+
+def _record(
+    q: Question, view_dists: np.ndarray, masses: np.ndarray, fmt: PromptFormat, cfg: ProbeConfig
+) -> ProbeRecord:
+    mean = view_dists.mean(axis=0)
+    pred = int(mean.argmax())
+    view_correct = [int(v.argmax()) == q.answer for v in view_dists]
+    tempered = view_dists ** (1.0 / cfg.temperature)
+    sampled = float((tempered[:, q.answer] / tempered.sum(axis=1)).mean())
+    return ProbeRecord(
+        question_id=q.id,
+        domain=q.domain,
+        gold=q.answer,
+        distribution=tuple(float(x) for x in mean),
+        prediction=pred,
+        correct=pred == q.answer,
+        confidence=float(mean[pred]),
+        gold_prob=float(mean[q.answer]),
+        letter_mass=None if np.isnan(masses).all() else float(np.nanmean(masses)),
+        view_accuracy=sum(view_correct) / len(view_correct),
+        sampled_accuracy=sampled,
+        category=slick_category(view_correct, sampled, cfg.weak_threshold),
+        format=fmt.id,
+        views=len(view_dists),
+    )

@@ -1,0 +1,132 @@
+"""The probe stage's I/O: stream records to DIR/records.jsonl, summarise, resume after a crash."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from iftscope.models.scorer import Scorer
+from iftscope.probe.formats import PromptFormat
+from iftscope.probe.knowledge import ProbeConfig, probe
+from iftscope.runs import atomic_write_json, atomic_write_text, fingerprint
+from iftscope.types import LETTERS, ProbeRecord, Question
+
+
+def _finished_ids(partial: Path, questions: Sequence[Question]) -> int:
+    """How many leading questions a crashed run already wrote (complete lines only)."""
+    if not partial.exists():
+        return 0
+    lines = partial.read_bytes().split(b"\n")
+    done = 0
+    for line, q in zip(lines[:-1], questions, strict=False):  # last piece: empty or torn
+        if json.loads(line)["question_id"] != q.id:
+            break
+        done += 1
+    with open(partial, "r+b") as f:  # drop anything after the last good line
+        f.truncate(sum(len(x) + 1 for x in lines[:done]))
+    return done
+
+
+def run_probe(
+    scorer: Scorer,
+    questions: Sequence[Question],
+    pool: Sequence[Question],
+    fmt: PromptFormat,
+    cfg: ProbeConfig,
+    out: str | Path,
+    progress: bool = True,
+    extra: dict | None = None,
+) -> dict[str, Any]:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    partial, meta = out / "records.jsonl.partial", out / "records.jsonl.partial.key"
+    key = fingerprint(
+        {
+            "format": fmt.id,
+            "config": asdict(cfg),
+            "questions": [q.id for q in questions],
+            "pool": [q.id for q in pool],
+            **(extra or {}),
+        }
+    )
+    if not meta.exists() or meta.read_text() != key:  # a partial file from another probe is useless
+        partial.unlink(missing_ok=True)
+        atomic_write_text(meta, key)
+    t0 = time.perf_counter()
+    done = _finished_ids(partial, questions)
+    bar = tqdm(total=len(questions), initial=done, desc="probe", unit="q", disable=not progress)
+    with open(partial, "a", encoding="utf-8") as f:
+        for rec in probe(scorer, questions[done:], pool, fmt, cfg):
+            f.write(json.dumps(rec.to_json(), ensure_ascii=False) + "\n")
+            f.flush()
+            bar.update(1)
+        os.fsync(f.fileno())
+    bar.close()
+    records = [
+        ProbeRecord(**{**r, "distribution": tuple(r["distribution"])})
+        for r in map(json.loads, partial.read_text(encoding="utf-8").splitlines())
+    ]
+    summary = summarise(records, questions)
+    summary.update(
+        {
+            "format": fmt.id,
+            "format_about": fmt.about,
+            "config": asdict(cfg),
+            "seconds": round(time.perf_counter() - t0, 2),
+            "resumed_at": done,
+            **(extra or {}),
+        }
+    )
+    os.replace(partial, out / "records.jsonl")
+    meta.unlink()
+    atomic_write_json(out / "summary.json", summary)
+    return summary
+
+
+def summarise(records: Sequence[ProbeRecord], questions: Sequence[Question]) -> dict[str, Any]:
+    n = len(records)
+    acc = sum(r.correct for r in records) / n if n else float("nan")
+    per_domain: dict[str, dict[str, float]] = {}
+    for d in sorted({r.domain or "(none)" for r in records}):
+        rs = [r for r in records if (r.domain or "(none)") == d]
+        per_domain[d] = {"n": len(rs), "accuracy": sum(r.correct for r in rs) / len(rs)}
+    masses = [r.letter_mass for r in records if r.letter_mass is not None]
+    width = max((len(q.choices) for q in questions), default=4)
+    return {
+        "n": n,
+        "accuracy": acc,
+        "known_fraction": acc,
+        "confident_wrong_fraction": sum((not r.correct) and r.confidence > 0.5 for r in records) / max(n, 1),
+        "per_domain": per_domain,
+        "per_category": dict(Counter(r.category for r in records)),
+        "predicted_letters": {LETTERS[i]: sum(r.prediction == i for r in records) for i in range(width)},
+        "gold_letters": {LETTERS[i]: sum(r.gold == i for r in records) for i in range(width)},
+        "mean_letter_mass": sum(masses) / len(masses) if masses else None,
+    }
+
+
+def format_summary(s: dict[str, Any]) -> str:
+    lines = [
+        f"probed {s['n']} questions with {s['format']}: accuracy {s['accuracy']:.3f} "
+        f"(confidently wrong: {s['confident_wrong_fraction']:.3f})"
+    ]
+    if s["mean_letter_mass"] is not None:
+        lines.append(f"mean probability on the scored letter tokens: {s['mean_letter_mass']:.3f}")
+    lines.append("categories: " + ", ".join(f"{k} {v}" for k, v in sorted(s["per_category"].items())))
+    lines.append(
+        "predicted letters: "
+        + " ".join(f"{k} {v}" for k, v in s["predicted_letters"].items())
+        + "   gold letters: "
+        + " ".join(f"{k} {v}" for k, v in s["gold_letters"].items())
+    )
+    for d, v in list(s["per_domain"].items())[:12]:
+        lines.append(f"  {d}: n {v['n']}, accuracy {v['accuracy']:.3f}")
+    return "\n".join(lines)

@@ -1,0 +1,136 @@
+import numpy as np
+import pytest
+
+from iftscope.models.scorer import ContinuationScore, LetterScores
+from iftscope.probe.formats import FORMATS, get_format
+from iftscope.probe.knowledge import ProbeConfig, choose_demos, probe, slick_category
+from iftscope.probe.runner import run_probe
+from iftscope.types import Question
+
+
+class PositionBiasedScorer:
+    """Believes the gold answer (marked by '*' in the option text) a little, and letter A a lot."""
+
+    def __init__(self):
+        self.prompts: list[str] = []
+
+    def single_token_id(self, context, text):
+        return ord(text.strip())
+
+    def letter_logprobs(self, prompts, token_ids):
+        self.prompts += prompts
+        rows = []
+        for p in prompts:
+            block = p.split("\n\n")[-1].split("\n")[1:-1]  # the target's option lines
+            logits = np.array([2.0 if i == 0 else 0.0 for i in range(len(token_ids))])
+            logits += np.array([1.0 if line.endswith("*") else 0.0 for line in block])
+            rows.append(logits - np.log(np.exp(logits).sum()) - 0.1)  # mass exp(-0.1) on letters
+        return LetterScores(np.array(rows))
+
+    def continuation_logprobs(self, pairs):
+        return [ContinuationScore(-1.0 if cont.endswith("*") else -3.0, 1, len(cont)) for _, cont in pairs]
+
+
+def questions(n=8):
+    out = []
+    for i in range(n):
+        choices = [f"opt{i}{j}" + ("*" if j == i % 4 else "") for j in range(4)]
+        out.append(Question(f"q{i}", f"Question {i}?", choices, i % 4, domain="d"))
+    return out
+
+
+def test_letter_probe_without_permutations_shows_position_bias():
+    qs = questions()
+    recs = list(probe(PositionBiasedScorer(), qs, qs, get_format("paper"), ProbeConfig(shots=2)))
+    assert [r.prediction for r in recs] == [0] * 8  # the bias wins: always A
+    assert [r.correct for r in recs] == [q.answer == 0 for q in qs]
+    assert recs[0].letter_mass == pytest.approx(np.exp(-0.1))
+    assert sum(recs[1].distribution) == pytest.approx(1.0)
+
+
+def test_cyclic_permutations_cancel_position_bias():
+    qs = questions()
+    recs = list(
+        probe(PositionBiasedScorer(), qs, qs, get_format("paper"), ProbeConfig(shots=2, permutations=4))
+    )
+    assert all(r.correct for r in recs) and all(r.views == 4 for r in recs)
+    # gold sits at position A in one rotation of four (logits 3, 0, 0, 0) and elsewhere in three
+    # (A gets 2, gold 1, the other two 0)
+    e = np.e
+    p_gold = (e**3 / (e**3 + 3) + 3 * e / (e**2 + e + 2)) / 4
+    assert recs[1].gold_prob == pytest.approx(p_gold)
+
+
+def test_demonstrations_exclude_target_and_are_seeded():
+    qs = questions()
+    cfg = ProbeConfig(shots=5, seed=1)
+    for q in qs:
+        demos = choose_demos(q, qs, cfg, 0)
+        assert q not in demos and len(demos) == 5
+        assert demos == choose_demos(q, qs, cfg, 0)
+    assert choose_demos(qs[0], qs, cfg, 0) != choose_demos(qs[0], qs, cfg, 1)
+    fixed = ProbeConfig(shots=3, fixed_demos=True)
+    assert [d.id for d in choose_demos(qs[0], qs, fixed, 0)] == ["q1", "q2", "q3"]
+    with pytest.raises(ValueError, match="pool has 7 usable items"):
+        choose_demos(qs[0], qs, ProbeConfig(shots=8), 0)
+
+
+def test_paper_prompt_text_and_letters():
+    q, d = questions(2)
+    prompt = get_format("paper").letter_prompt(q, q.choices, [d])
+    assert prompt.startswith(
+        "The following are multiple choice questions about d. Please choose the correct answer.\n\n"
+    )
+    assert "Question 1?\nA. opt10\nB. opt11*\nC. opt12\nD. opt13\nAnswer:B. opt11*\n\n" in prompt
+    assert prompt.endswith("D. opt03\nAnswer:")
+    assert get_format("paper").letter(2) == "C" and get_format("paper-original").letter(2) == " C"
+    assert "Answer: B\n\n" in get_format("mmlu").letter_prompt(q, q.choices, [d])
+    assert "Answer:B. opt11*" in get_format("paper-original").letter_prompt(q, q.choices, [d])
+
+
+def test_cloze_mode_and_slick_categories():
+    qs = questions(4)
+    recs = list(probe(PositionBiasedScorer(), qs, qs, get_format("cloze"), ProbeConfig(shots=0)))
+    assert all(r.correct and r.category == "HighlyKnown" and r.letter_mass is None for r in recs)
+    with pytest.raises(ValueError, match="zero-shot"):
+        list(probe(PositionBiasedScorer(), qs, qs, get_format("cloze"), ProbeConfig(shots=2)))
+    assert slick_category([True, False], 0.5, 1 / 16) == "MaybeKnown"
+    assert slick_category([False, False], 0.1, 1 / 16) == "WeaklyKnown"
+    assert slick_category([False], 0.01, 1 / 16) == "Unknown"
+
+
+def test_run_probe_writes_and_resumes(tmp_path):
+    qs = questions()
+    fmt, cfg = get_format("paper"), ProbeConfig(shots=2, permutations=4, batch_questions=3)
+    clean = run_probe(PositionBiasedScorer(), qs, qs, fmt, cfg, tmp_path / "a", progress=False)
+    assert clean["n"] == 8 and clean["accuracy"] == 1.0 and clean["format"] == "paper@1"
+    # a crash after 3 records, mid-line: the rerun keeps the 3 and rescores only the other 5
+    lines = (tmp_path / "a" / "records.jsonl").read_text().splitlines(keepends=True)
+    crashed = tmp_path / "b"
+    crashed.mkdir()
+    (crashed / "records.jsonl.partial").write_text("".join(lines[:3]) + lines[3][:20])
+    (crashed / "records.jsonl.partial.key").write_text(_key(fmt, cfg, qs))
+    scorer = PositionBiasedScorer()
+    resumed = run_probe(scorer, qs, qs, fmt, cfg, crashed, progress=False)
+    assert resumed["resumed_at"] == 3 and len(scorer.prompts) == 5 * 4
+    assert (crashed / "records.jsonl").read_text() == "".join(lines)
+    assert not (crashed / "records.jsonl.partial.key").exists()
+    # a partial file written under another config is discarded, not mixed in
+    (crashed / "records.jsonl.partial").write_text("".join(lines[:3]))
+    other = run_probe(PositionBiasedScorer(), qs, qs, fmt, ProbeConfig(shots=1), crashed, progress=False)
+    assert other["resumed_at"] == 0
+
+
+def _key(fmt, cfg, qs):
+    from dataclasses import asdict
+
+    from iftscope.runs import fingerprint
+
+    return fingerprint(
+        {"format": fmt.id, "config": asdict(cfg), "questions": [q.id for q in qs], "pool": [q.id for q in qs]}
+    )
+
+
+def test_every_format_is_registered_with_a_version():
+    assert set(FORMATS) == {"paper", "paper-original", "mmlu", "cloze"}
+    assert all(f.id.endswith("@1") for f in FORMATS.values())
