@@ -119,7 +119,7 @@ def _probe(args: argparse.Namespace) -> int:
         ]
     summary = run_probe(scorer, questions, pool, fmt, cfg, args.out, progress=not args.quiet, extra=extra)
     print(format_summary(summary))
-    print(f"records: {args.out / 'records.jsonl'}  summary: {args.out / 'summary.json'}")
+    print(f"wrote {args.out}/: records.jsonl, summary.json, coverage.md (bias, calibration, label errors)")
     return 0
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from iftscope.models.scorer import Scorer
+from iftscope.probe.coverage import coverage, coverage_markdown
 from iftscope.probe.formats import PromptFormat
 from iftscope.probe.knowledge import ProbeConfig, probe
 from iftscope.runs import atomic_write_json, atomic_write_text, fingerprint
@@ -85,6 +86,9 @@ def run_probe(
             **(extra or {}),
         }
     )
+    cov = coverage(records, questions)
+    atomic_write_json(out / "coverage.json", cov)
+    atomic_write_text(out / "coverage.md", coverage_markdown(cov))
     os.replace(partial, out / "records.jsonl")
     meta.unlink()
     atomic_write_json(out / "summary.json", summary)

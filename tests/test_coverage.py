@@ -1,0 +1,44 @@
+import pytest
+
+from iftscope.probe.coverage import (
+    calibration_table,
+    coverage,
+    coverage_markdown,
+    expected_calibration_error,
+    letter_table,
+)
+from iftscope.types import ProbeRecord, Question
+
+
+def rec(qid, gold, pred, conf, domain="d"):
+    dist = [0.0] * 4
+    dist[pred] = conf
+    rest = [i for i in range(4) if i != pred]
+    for i in rest:
+        dist[i] = (1 - conf) / 3
+    return ProbeRecord(qid, domain, gold, tuple(dist), pred, pred == gold, conf, dist[gold], 1.0,
+                       float(pred == gold), 0.0, "Unknown", "paper@1", 1)
+
+
+def test_calibration_and_ece_by_hand():
+    records = [rec("a", 0, 0, 0.95), rec("b", 0, 1, 0.92), rec("c", 2, 2, 0.45), rec("d", 3, 3, 0.41)]
+    table = calibration_table(records)
+    assert [(r["confidence"], r["n"], r["accuracy"]) for r in table] == [("0.4-0.5", 2, 1.0), ("0.9-1.0", 2, 0.5)]
+    # |0.43 - 1.0| * 2/4 + |0.935 - 0.5| * 2/4
+    assert expected_calibration_error(table) == pytest.approx(0.57 / 2 + 0.435 / 2)
+
+
+def test_letter_table_shows_position_bias():
+    records = [rec("a", 1, 0, 0.9), rec("b", 2, 0, 0.8), rec("c", 3, 3, 0.7), rec("d", 0, 0, 0.9)]
+    rows = {r["letter"]: r for r in letter_table(records, 4)}
+    assert rows["A"]["predicted"] == 0.75 and rows["A"]["gold"] == 0.25 and rows["A"]["predicted_when_wrong"] == 1.0
+
+
+def test_coverage_lists_confident_disagreements_first():
+    qs = [Question(q, f"Q {q} | pipe?", ("w", "x", "y", "z"), 0, domain="d") for q in "abc"]
+    records = [rec("a", 0, 1, 0.6), rec("b", 0, 2, 0.99), rec("c", 0, 0, 0.9)]
+    cov = coverage(records, qs)
+    assert [r["id"] for r in cov["suspected_label_errors"]] == ["b", "a"]
+    assert cov["suspected_label_errors"][0]["model"] == "y" and cov["known"] == pytest.approx(1 / 3)
+    md = coverage_markdown(cov)
+    assert "| b | 0.990 | w | y | Q b \\| pipe? |" in md and "## Position bias" in md
