@@ -42,3 +42,14 @@ def test_coverage_lists_confident_disagreements_first():
     assert cov["suspected_label_errors"][0]["model"] == "y" and cov["known"] == pytest.approx(1 / 3)
     md = coverage_markdown(cov)
     assert "| b | 0.990 | w | y | Q b \\| pipe? |" in md and "## Position bias" in md
+
+
+def test_ground_truth_agreement_by_hand():
+    from iftscope.probe.groundtruth import agreement
+
+    records = [rec("a", 0, 0, 0.9), rec("b", 0, 0, 0.3), rec("c", 0, 1, 0.9), rec("d", 0, 0, 0.8)]
+    truth = {"a": True, "b": True, "c": False, "d": False}
+    out = agreement(records, truth)
+    assert out["correct"] == {"agreement": 0.75, "probe_known_truly_unknown": 1,
+                              "probe_unknown_truly_known": 0, "both_known": 2}
+    assert out["correct_confident"]["agreement"] == 0.5  # b is missed, d is a false "known"

@@ -38,6 +38,9 @@ def test_probe_micro_world_with_cloze(tmp_path, capsys):
         "employer",
     }
     assert all(abs(sum(r["distribution"]) - 1) < 1e-9 for r in records)
+    truth = summary["ground_truth"]  # the world's recall.jsonl sits beside questions.jsonl
+    assert truth["n"] == 150 and 0.0 <= truth["correct"]["agreement"] <= 1.0
+    assert (out / "coverage.md").read_text().startswith("# Coverage")
 
 
 @pytest.mark.skipif(not SHARED_DATA.exists(), reason="shared/data not beside the checkout")

@@ -117,7 +117,15 @@ def _probe(args: argparse.Namespace) -> int:
             scorer.single_token_id(fmt.answer_cue, fmt.letter(i))
             for i in range(max(len(q.choices) for q in questions))
         ]
-    summary = run_probe(scorer, questions, pool, fmt, cfg, args.out, progress=not args.quiet, extra=extra)
+    world = args.data[0].parent
+    truth = None
+    if len(args.data) == 1 and (world / "recall.jsonl").exists():
+        from iftscope.probe.groundtruth import load_truth
+
+        truth = load_truth(world)
+    summary = run_probe(
+        scorer, questions, pool, fmt, cfg, args.out, progress=not args.quiet, extra=extra, truth=truth
+    )
     print(format_summary(summary))
     print(f"wrote {args.out}/: records.jsonl, summary.json, coverage.md (bias, calibration, label errors)")
     return 0

@@ -6,6 +6,7 @@ Layout of the world folder (paths in summary.json are relative to it):
   questions.jsonl    one multiple-choice question per person and attribute (paper JSONL format)
   model/             Hugging Face model folder (safetensors) with its tokenizer
   pretrain/          log.jsonl and stats.json; checkpoint/ while training is unfinished
+  recall.jsonl       per fact: was it recalled in the held-back paraphrase (ground truth of knowing)
   summary.json       written last: its presence means the stage is done
 A finished world with the same fingerprint is reused; an unfinished one resumes.
 """
@@ -87,7 +88,7 @@ def build_world(
     import torch
 
     from iftscope.models.pretrain import pretrain
-    from iftscope.models.recall import recall_summary
+    from iftscope.models.recall import recall, recall_summary
     from iftscope.models.tiny import build_model, count_parameters
     from iftscope.models.tokenizer import build_word_tokenizer
 
@@ -138,8 +139,19 @@ def build_world(
             tokenizer.save_pretrained(tmp)
         shutil.rmtree(out / "pretrain" / "checkpoint", ignore_errors=True)
     with torch.no_grad():
-        held_out = recall_summary(model, tokenizer, fact_prompts(people, held_out=True))
-        in_template = recall_summary(model, tokenizer, fact_prompts(people, held_out=False))
+        facts = fact_prompts(people, held_out=True)
+        hits = recall(model, tokenizer, facts)
+        held_out = recall_summary(facts, hits)
+        train_facts = fact_prompts(people, held_out=False)
+        in_template = recall_summary(train_facts, recall(model, tokenizer, train_facts))
+    # Per-fact ground truth, for later stages: question id -> memorised in the held-back paraphrase.
+    atomic_write_jsonl(
+        out / "recall.jsonl",
+        (
+            {"question_id": f"{f.person}-{f.attribute}", "known_person": f.known, "recalled": h}
+            for f, h in zip(facts, hits, strict=True)
+        ),
+    )
     summary = {
         "iftscope_version": __version__,
         "fingerprint": cfg.fingerprint,
@@ -166,6 +178,7 @@ def build_world(
             "tokenizer": "model",
             "questions": "questions.jsonl",
             "people": "people.jsonl",
+            "recall": "recall.jsonl",
             "config": "config.json",
         },
         "seconds": round(time.perf_counter() - t0, 2),

@@ -31,9 +31,8 @@ def recall(model, tokenizer, facts: Sequence[FactPrompt], batch_size: int = 256)
     return [p == g for p, g in zip(predicted, gold, strict=True)]
 
 
-def recall_summary(model, tokenizer, facts: Sequence[FactPrompt]) -> dict[str, float]:
+def recall_summary(facts: Sequence[FactPrompt], hits: Sequence[bool]) -> dict[str, float]:
     """Recall of known and unknown people's facts, overall and per attribute."""
-    hits = recall(model, tokenizer, facts)
     summary: dict[str, float] = {}
     for label, known in (("known", True), ("unknown", False)):
         sel = [h for h, f in zip(hits, facts, strict=True) if f.known == known]

@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 from iftscope.models.scorer import Scorer
 from iftscope.probe.coverage import coverage, coverage_markdown
 from iftscope.probe.formats import PromptFormat
+from iftscope.probe.groundtruth import agreement
 from iftscope.probe.knowledge import ProbeConfig, probe
 from iftscope.runs import atomic_write_json, atomic_write_text, fingerprint
 from iftscope.types import LETTERS, ProbeRecord, Question
@@ -45,7 +46,9 @@ def run_probe(
     out: str | Path,
     progress: bool = True,
     extra: dict | None = None,
+    truth: dict[str, bool] | None = None,
 ) -> dict[str, Any]:
+    """Probe, streaming records to disk; `truth` (micro-world) adds agreement with ground truth."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     partial, meta = out / "records.jsonl.partial", out / "records.jsonl.partial.key"
@@ -86,6 +89,8 @@ def run_probe(
             **(extra or {}),
         }
     )
+    if truth is not None:
+        summary["ground_truth"] = agreement(records, truth)
     cov = coverage(records, questions)
     atomic_write_json(out / "coverage.json", cov)
     atomic_write_text(out / "coverage.md", coverage_markdown(cov))
@@ -131,6 +136,12 @@ def format_summary(s: dict[str, Any]) -> str:
         + "   gold letters: "
         + " ".join(f"{k} {v}" for k, v in s["gold_letters"].items())
     )
+    if "ground_truth" in s:
+        g = s["ground_truth"]
+        lines.append(
+            f"agreement with ground truth (micro-world): {g['correct']['agreement']:.3f} "
+            f"(correct), {g['correct_confident']['agreement']:.3f} (correct and confident)"
+        )
     for d, v in list(s["per_domain"].items())[:12]:
         lines.append(f"  {d}: n {v['n']}, accuracy {v['accuracy']:.3f}")
     return "\n".join(lines)
