@@ -16,14 +16,31 @@ def rec(qid, gold, pred, conf, domain="d"):
     rest = [i for i in range(4) if i != pred]
     for i in rest:
         dist[i] = (1 - conf) / 3
-    return ProbeRecord(qid, domain, gold, tuple(dist), pred, pred == gold, conf, dist[gold], 1.0,
-                       float(pred == gold), 0.0, "Unknown", "paper@1", 1)
+    return ProbeRecord(
+        qid,
+        domain,
+        gold,
+        tuple(dist),
+        pred,
+        pred == gold,
+        conf,
+        dist[gold],
+        1.0,
+        float(pred == gold),
+        0.0,
+        "Unknown",
+        "paper@1",
+        1,
+    )
 
 
 def test_calibration_and_ece_by_hand():
     records = [rec("a", 0, 0, 0.95), rec("b", 0, 1, 0.92), rec("c", 2, 2, 0.45), rec("d", 3, 3, 0.41)]
     table = calibration_table(records)
-    assert [(r["confidence"], r["n"], r["accuracy"]) for r in table] == [("0.4-0.5", 2, 1.0), ("0.9-1.0", 2, 0.5)]
+    assert [(r["confidence"], r["n"], r["accuracy"]) for r in table] == [
+        ("0.4-0.5", 2, 1.0),
+        ("0.9-1.0", 2, 0.5),
+    ]
     # |0.43 - 1.0| * 2/4 + |0.935 - 0.5| * 2/4
     assert expected_calibration_error(table) == pytest.approx(0.57 / 2 + 0.435 / 2)
 
@@ -31,7 +48,11 @@ def test_calibration_and_ece_by_hand():
 def test_letter_table_shows_position_bias():
     records = [rec("a", 1, 0, 0.9), rec("b", 2, 0, 0.8), rec("c", 3, 3, 0.7), rec("d", 0, 0, 0.9)]
     rows = {r["letter"]: r for r in letter_table(records, 4)}
-    assert rows["A"]["predicted"] == 0.75 and rows["A"]["gold"] == 0.25 and rows["A"]["predicted_when_wrong"] == 1.0
+    assert (
+        rows["A"]["predicted"] == 0.75
+        and rows["A"]["gold"] == 0.25
+        and rows["A"]["predicted_when_wrong"] == 1.0
+    )
 
 
 def test_coverage_lists_confident_disagreements_first():
@@ -50,6 +71,10 @@ def test_ground_truth_agreement_by_hand():
     records = [rec("a", 0, 0, 0.9), rec("b", 0, 0, 0.3), rec("c", 0, 1, 0.9), rec("d", 0, 0, 0.8)]
     truth = {"a": True, "b": True, "c": False, "d": False}
     out = agreement(records, truth)
-    assert out["correct"] == {"agreement": 0.75, "probe_known_truly_unknown": 1,
-                              "probe_unknown_truly_known": 0, "both_known": 2}
+    assert out["correct"] == {
+        "agreement": 0.75,
+        "probe_known_truly_unknown": 1,
+        "probe_unknown_truly_known": 0,
+        "both_known": 2,
+    }
     assert out["correct_confident"]["agreement"] == 0.5  # b is missed, d is a false "known"

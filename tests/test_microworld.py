@@ -60,14 +60,14 @@ def test_biography_paraphrases_every_fact_with_full_name(tiny_world):
 
 def test_held_out_templates_never_in_pretraining():
     for attr, held in HELD_OUT_TEMPLATES.items():
-        assert held not in TEMPLATES[attr]
-        assert held.endswith("{value}.") and all(t.endswith("{value}.") for t in TEMPLATES[attr])
+        assert len(held) == 3 and not set(held) & set(TEMPLATES[attr])
+        assert all(t.endswith("{value}.") for t in held + TEMPLATES[attr])
 
 
 def test_fact_prompts_cut_before_value(tiny_world):
     _, people, _ = tiny_world
     prompts = fact_prompts(people)
-    assert len(prompts) == len(people) * len(ATTRIBUTES)
+    assert len(prompts) == len(people) * len(ATTRIBUTES) * 3
     f = prompts[0]
     assert f.prompt.startswith(people[0].name) and f.value not in f.prompt
 

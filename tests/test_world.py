@@ -66,3 +66,28 @@ def test_crash_then_resume_equals_uninterrupted(tmp_path, monkeypatch):
     assert all(torch.equal(a[k], b[k]) for k in a)
     clean_log = (tmp_path / "clean" / "pretrain" / "log.jsonl").read_text()
     assert (tmp_path / "crashed" / "pretrain" / "log.jsonl").read_text() == clean_log
+
+
+def test_per_fact_recall_takes_the_majority_of_paraphrases():
+    from iftscope.data.microworld import FactPrompt
+    from iftscope.world import per_fact_recall
+
+    facts = [FactPrompt("p1", "field", True, f"prompt {i}", "law") for i in range(3)]
+    facts += [FactPrompt("p2", "field", False, f"prompt {i}", "law") for i in range(3)]
+    rows = per_fact_recall(facts, [True, True, False, True, False, False])
+    assert rows == [
+        {
+            "question_id": "p1-field",
+            "known_person": True,
+            "paraphrases": 3,
+            "paraphrases_recalled": 2,
+            "recalled": True,
+        },
+        {
+            "question_id": "p2-field",
+            "known_person": False,
+            "paraphrases": 3,
+            "paraphrases_recalled": 1,
+            "recalled": False,
+        },
+    ]

@@ -153,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--seed", type=int, default=0, help="seeds every random choice")
     w.add_argument("--people", type=int, default=500, help="known people (pretrained)")
     w.add_argument("--unknown", type=int, default=250, help="unknown people (never shown)")
-    w.add_argument("--steps", type=int, default=1500, help="pretraining steps of 16 x 128 tokens")
+    w.add_argument("--steps", type=int, default=2000, help="pretraining steps of 16 x 128 tokens")
     w.add_argument(
         "--held-out-attribute",
         default="employer",

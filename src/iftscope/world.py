@@ -6,7 +6,7 @@ Layout of the world folder (paths in summary.json are relative to it):
   questions.jsonl    one multiple-choice question per person and attribute (paper JSONL format)
   model/             Hugging Face model folder (safetensors) with its tokenizer
   pretrain/          log.jsonl and stats.json; checkpoint/ while training is unfinished
-  recall.jsonl       per fact: was it recalled in the held-back paraphrase (ground truth of knowing)
+  recall.jsonl       per fact: recalled in most held-back paraphrases? (ground truth of knowing)
   summary.json       written last: its presence means the stage is done
 A finished world with the same fingerprint is reused; an unfinished one resumes.
 """
@@ -35,7 +35,7 @@ from iftscope.models.tiny import TinyModelConfig
 from iftscope.runs import atomic_dir, atomic_write_json, atomic_write_jsonl, fingerprint, read_json
 
 # Bump when generation or training changes so that old worlds are not silently reused.
-WORLD_FORMAT = 2
+WORLD_FORMAT = 3
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,22 @@ def _claim_folder(out: Path, cfg: WorldStageConfig, force: bool) -> dict[str, An
         raise WorldMismatchError(f"{out} exists and is not a world folder; choose another --out")
     atomic_write_json(config_path, {**cfg.to_json(), "fingerprint": cfg.fingerprint})
     return None
+
+
+def per_fact_recall(facts: list, hits: list[bool]) -> list[dict[str, Any]]:
+    """Ground truth for later stages: a fact is known if recalled in most held-back paraphrases."""
+    rows: dict[str, dict[str, Any]] = {}
+    for f, h in zip(facts, hits, strict=True):
+        row = rows.setdefault(
+            f"{f.person}-{f.attribute}",
+            {"known_person": f.known, "paraphrases": 0, "paraphrases_recalled": 0},
+        )
+        row["paraphrases"] += 1
+        row["paraphrases_recalled"] += int(h)
+    return [
+        {"question_id": qid, **r, "recalled": 2 * r["paraphrases_recalled"] > r["paraphrases"]}
+        for qid, r in rows.items()
+    ]
 
 
 def build_world(
@@ -144,14 +160,7 @@ def build_world(
         held_out = recall_summary(facts, hits)
         train_facts = fact_prompts(people, held_out=False)
         in_template = recall_summary(train_facts, recall(model, tokenizer, train_facts))
-    # Per-fact ground truth, for later stages: question id -> memorised in the held-back paraphrase.
-    atomic_write_jsonl(
-        out / "recall.jsonl",
-        (
-            {"question_id": f"{f.person}-{f.attribute}", "known_person": f.known, "recalled": h}
-            for f, h in zip(facts, hits, strict=True)
-        ),
-    )
+    atomic_write_jsonl(out / "recall.jsonl", per_fact_recall(facts, hits))
     summary = {
         "iftscope_version": __version__,
         "fingerprint": cfg.fingerprint,

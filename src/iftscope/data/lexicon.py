@@ -2,7 +2,7 @@
 
 Every value is one word, so with the word-level tokenizer every fact is one token and a fact is
 known exactly when the model's greedy next token is that value. Templates are paraphrases: ten
-are used in pretraining and an eleventh is held back to test recall in words never seen together.
+are used in pretraining and three more are held back to test recall in words never seen together.
 """
 
 from __future__ import annotations
@@ -124,13 +124,35 @@ TEMPLATES: dict[str, list[str]] = {
 }
 
 # Held back from pretraining: recall measured here is knowledge of the person, not a memorised
-# string. The opening is new; the attribute's closing words are kept, as a question would.
-HELD_OUT_TEMPLATES: dict[str, str] = {
-    "birth_city": "{name} is a native of the city of {value}.",
-    "birth_year": "{name} first saw the light of day in the year {value}.",
-    "university": "{name} was a student at the university of {value}.",
-    "field": "{name} was trained in the field of {value}.",
-    "employer": "{name} earns a salary from the company {value}.",
+# string. Three per attribute, averaged, so that no single wording decides the figure. Each keeps
+# the attribute's closing words, as a question would, and avoids the verbs of other attributes'
+# templates. The first is also the cloze statement that the probe scores.
+HELD_OUT_TEMPLATES: dict[str, list[str]] = {
+    "birth_city": [
+        "{name} is a native of the city of {value}.",
+        "{name} grew up in the city of {value}.",
+        "The place where {name} was born is the city of {value}.",
+    ],
+    "birth_year": [
+        "{name} first saw the light of day in the year {value}.",
+        "The year of birth of {name} is the year {value}.",
+        "{name} was a newborn in the year {value}.",
+    ],
+    "university": [
+        "{name} was a student at the university of {value}.",
+        "{name} is a graduate of the university of {value}.",
+        "{name} attended lectures at the university of {value}.",
+    ],
+    "field": [
+        "{name} has expertise in the field of {value}.",
+        "{name} is known for work in the field of {value}.",
+        "{name} was trained in the field of {value}.",
+    ],
+    "employer": [
+        "{name} earns a salary from the company {value}.",
+        "{name} is on the staff of the company {value}.",
+        "{name} has a position at the company {value}.",
+    ],
 }
 
 QUESTIONS: dict[str, str] = {

@@ -119,7 +119,7 @@ def make_questions(people: list[Person], cfg: WorldConfig) -> list[Question]:
                         "person": p.id,
                         "name": p.name,
                         "attribute": attr,
-                        "cloze_prompt": _prefix(HELD_OUT_TEMPLATES[attr], p.name),
+                        "cloze_prompt": _prefix(HELD_OUT_TEMPLATES[attr][0], p.name),
                         "known": p.known,
                         "split": p.split,
                         "held_out_attribute": attr == cfg.held_out_attribute,
@@ -149,12 +149,13 @@ class FactPrompt:
 
 
 def fact_prompts(people: list[Person], held_out: bool = True) -> list[FactPrompt]:
-    """Recall prompts from the held-back template (or the first pretraining one)."""
+    """Recall prompts: one per held-back paraphrase (or the first pretraining one) and fact."""
     out = []
     for p in people:
         for attr in ATTRIBUTES:
-            template = HELD_OUT_TEMPLATES[attr] if held_out else TEMPLATES[attr][0]
-            out.append(FactPrompt(p.id, attr, p.known, _prefix(template, p.name), p.facts[attr]))
+            templates = HELD_OUT_TEMPLATES[attr] if held_out else TEMPLATES[attr][:1]
+            for template in templates:
+                out.append(FactPrompt(p.id, attr, p.known, _prefix(template, p.name), p.facts[attr]))
     return out
 
 
@@ -173,7 +174,9 @@ def chance_level(options: int | None = None) -> float:
 def vocabulary() -> list[str]:
     """Every word the micro-world and the later prompt formats use, in a fixed order."""
     words: list[str] = []
-    texts = [t for ts in TEMPLATES.values() for t in ts] + list(HELD_OUT_TEMPLATES.values())
+    texts = [t for ts in TEMPLATES.values() for t in ts] + [
+        t for ts in HELD_OUT_TEMPLATES.values() for t in ts
+    ]
     texts += list(QUESTIONS.values())
     for t in texts:
         words += WORD_PATTERN.findall(t.replace("{name}", " ").replace("{value}", " "))

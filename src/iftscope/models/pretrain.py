@@ -26,7 +26,7 @@ from iftscope.runs import atomic_dir
 
 @dataclass(frozen=True)
 class PretrainConfig:
-    steps: int = 1500
+    steps: int = 2000
     batch_size: int = 16
     seq_len: int = 128
     # Measured on the default world: lr 5e-3 without weight decay recalled 94% of known facts in a
