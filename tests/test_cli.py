@@ -53,7 +53,7 @@ def test_world_command_builds_then_reuses(tmp_path, capsys):
     ]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "built world" in out and "memorisation (held-back template): known" in out
+    assert "built world" in out and "memorisation (held-back paraphrases): known" in out
     summary = json.loads((tmp_path / "w" / "summary.json").read_text())
     assert summary["counts"]["people_known"] == 10 and summary["pretrain"]["steps"] == 3
     assert main(args) == 0 and "reused finished world" in capsys.readouterr().out

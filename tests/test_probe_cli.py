@@ -26,7 +26,7 @@ def test_probe_micro_world_with_cloze(tmp_path, capsys):
         "--quiet",
     ]
     assert main(args) == 0
-    assert "probed 150 questions with cloze@1" in capsys.readouterr().out
+    assert "probed 150 questions with cloze@2" in capsys.readouterr().out
     records = [json.loads(x) for x in (out / "records.jsonl").read_text().splitlines()]
     summary = json.loads((out / "summary.json").read_text())
     assert len(records) == 150 and summary["n"] == 150 and summary["mean_letter_mass"] is None
@@ -38,6 +38,7 @@ def test_probe_micro_world_with_cloze(tmp_path, capsys):
         "employer",
     }
     assert all(abs(sum(r["distribution"]) - 1) < 1e-9 for r in records)
+    assert all(r["views"] == 3 for r in records)  # the three held-back statements of each fact
     truth = summary["ground_truth"]  # the world's recall.jsonl sits beside questions.jsonl
     assert truth["n"] == 150 and 0.0 <= truth["correct"]["agreement"] <= 1.0
     assert (out / "coverage.md").read_text().startswith("# Coverage")

@@ -38,7 +38,7 @@ def _world(args: argparse.Namespace) -> int:
         f"{summary['counts']['people_unknown']} unknown people, {summary['counts']['questions']} questions)"
     )
     print(
-        f"memorisation (held-back template): known {mem['known']:.3f}, unknown {mem['unknown']:.3f}, "
+        f"memorisation (held-back paraphrases): known {mem['known']:.3f}, unknown {mem['unknown']:.3f}, "
         f"chance {summary['chance']:.3f}"
     )
     print(

@@ -35,7 +35,7 @@ from iftscope.models.tiny import TinyModelConfig
 from iftscope.runs import atomic_dir, atomic_write_json, atomic_write_jsonl, fingerprint, read_json
 
 # Bump when generation or training changes so that old worlds are not silently reused.
-WORLD_FORMAT = 3
+WORLD_FORMAT = 4
 
 
 @dataclass(frozen=True)
@@ -171,7 +171,7 @@ def build_world(
             "known_train_template": in_template["known"],
             "unknown_train_template": in_template["unknown"],
             "per_attribute": {k: v for k, v in held_out.items() if "." in k},
-            "how": "greedy next word after a fact prompt in a template held back from pretraining",
+            "how": "greedy next word after a fact prompt, in three paraphrases held back from pretraining",
         },
         "chance": chance_level(),
         "chance_multiple_choice": chance_level(cfg.world.options),

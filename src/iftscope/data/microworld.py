@@ -119,7 +119,7 @@ def make_questions(people: list[Person], cfg: WorldConfig) -> list[Question]:
                         "person": p.id,
                         "name": p.name,
                         "attribute": attr,
-                        "cloze_prompt": _prefix(HELD_OUT_TEMPLATES[attr][0], p.name),
+                        "cloze_prompts": [_prefix(t, p.name) for t in HELD_OUT_TEMPLATES[attr]],
                         "known": p.known,
                         "split": p.split,
                         "held_out_attribute": attr == cfg.held_out_attribute,

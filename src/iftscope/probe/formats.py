@@ -46,9 +46,10 @@ class PromptFormat:
         parts = ([head] if head else []) + [self.demonstration(d) for d in demos]
         return "\n\n".join(parts + [self.block(q, choices)])
 
-    def cloze_context(self, q: Question) -> str:
-        """A statement to continue: the question's own (micro-world), else question + cue."""
-        return q.metadata.get("cloze_prompt") or f"{q.question.strip()}\n{self.answer_cue}"
+    def cloze_contexts(self, q: Question) -> list[str]:
+        """Statements to continue, one view each: the question's own (the micro-world gives three
+        paraphrases), else the question and the answer cue."""
+        return list(q.metadata.get("cloze_prompts") or [f"{q.question.strip()}\n{self.answer_cue}"])
 
 
 PAPER_HEADER = "The following are multiple choice questions about {domain}. Please choose the correct answer."
@@ -89,13 +90,13 @@ FORMATS: dict[str, PromptFormat] = {
         ),
         PromptFormat(
             "cloze",
-            1,
+            2,
             "continuation",
             "",
             "Answer:",
             "",
             "",
-            "each option's text scored as the continuation of a statement (micro-world)",
+            "each option's text scored as the continuation of each of the question's statements",
         ),
     )
 }

@@ -53,7 +53,10 @@ def _view_distributions(
 ) -> tuple[np.ndarray, np.ndarray]:
     """[question, view, option] distributions in original option order, and letter masses."""
     n_opt = len(batch[0].choices)
-    views = [(s, r) for s in range(cfg.demo_sets) for r in range(cfg.permutations)]
+    if fmt.mode == "letter":
+        views = [(s, r) for s in range(cfg.demo_sets) for r in range(cfg.permutations)]
+    else:  # continuation scores do not depend on option order: the views are the statements
+        views = [(s, 0) for s in range(len(fmt.cloze_contexts(batch[0])))]
     dists = np.zeros((len(batch), len(views), n_opt))
     masses = np.full((len(batch), len(views)), np.nan)
     for v, (s, r) in enumerate(views):
@@ -69,7 +72,7 @@ def _view_distributions(
             d, masses[:, v] = scores.distribution, scores.mass
         else:
             pairs = [
-                (fmt.cloze_context(q), " " + c) for q, ch in zip(batch, rotated, strict=True) for c in ch
+                (fmt.cloze_contexts(q)[s], " " + c) for q, ch in zip(batch, rotated, strict=True) for c in ch
             ]
             cont = scorer.continuation_logprobs(pairs)
             denom = {"sum": lambda c: 1, "char": lambda c: c.chars, "token": lambda c: c.tokens}[
@@ -92,12 +95,13 @@ def probe(
     """Score every question under every view and yield its record, in input order."""
     if fmt.mode == "continuation" and cfg.shots:
         raise ValueError(f"format {fmt.id} scores statements zero-shot; use shots=0")
-    # Questions with the same number of options are scored together.
+    # Questions with the same number of options (and of cloze statements) are scored together.
     for start in range(0, len(questions), cfg.batch_questions):
         chunk = questions[start : start + cfg.batch_questions]
-        by_width: dict[int, list[int]] = {}
+        by_width: dict[tuple[int, int], list[int]] = {}
         for i, q in enumerate(chunk):
-            by_width.setdefault(len(q.choices), []).append(i)
+            statements = len(fmt.cloze_contexts(q)) if fmt.mode == "continuation" else 0
+            by_width.setdefault((len(q.choices), statements), []).append(i)
         records: dict[int, ProbeRecord] = {}
         for idxs in by_width.values():
             batch = [chunk[i] for i in idxs]
