@@ -91,3 +91,16 @@ def test_per_fact_recall_takes_the_majority_of_paraphrases():
             "recalled": False,
         },
     ]
+
+
+def test_crash_after_training_does_not_train_again(tmp_path, monkeypatch):
+    out = tmp_path / "w"
+    first = build_world(out, tiny_stage_config(), progress=False)
+    (out / "summary.json").unlink()  # as if killed between saving the model and the summary
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("pretraining ran again")
+
+    monkeypatch.setattr(pretrain_module, "pretrain", no_training)
+    again = build_world(out, tiny_stage_config(), progress=False)
+    assert not again["reused"] and again["memorisation"] == first["memorisation"]

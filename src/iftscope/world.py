@@ -120,21 +120,15 @@ def build_world(
         atomic_write_jsonl(out / "questions.jsonl", (q.to_json() for q in questions))
     tokenizer = build_word_tokenizer(vocabulary())
     seed = cfg.world.seed
-    model = build_model(
-        cfg.model,
-        len(tokenizer),
-        tokenizer.bos_token_id,
-        tokenizer.eos_token_id,
-        tokenizer.pad_token_id,
-        seed,
-    )
     model_dir, stats_path = out / "model", out / "pretrain" / "stats.json"
-    if (model_dir / "model.safetensors").exists() and stats_path.exists():
+    if (model_dir / "model.safetensors").exists() and stats_path.exists():  # crashed after training
         from transformers import AutoModelForCausalLM
 
         model = AutoModelForCausalLM.from_pretrained(model_dir)
         stats = read_json(stats_path)
     else:
+        ids = (tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id)
+        model = build_model(cfg.model, len(tokenizer), *ids, seed)
         known = [f for f in fact_prompts(people) if f.known]
         monitor = random.Random(f"monitor-{seed}").sample(known, min(200, len(known)))
         stats = pretrain(

@@ -21,6 +21,7 @@ from transformers import get_cosine_schedule_with_warmup
 
 from iftscope.data.lexicon import TEMPLATES
 from iftscope.data.microworld import ATTRIBUTES, FactPrompt, Person
+from iftscope.models.recall import recall
 from iftscope.runs import atomic_dir
 
 
@@ -105,8 +106,6 @@ def pretrain(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Train in place; resume from `checkpoint_dir` if a checkpoint is there. Returns stats."""
-    from iftscope.models.recall import recall
-
     sampler = BiographySampler(people, tokenizer, seed)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.95)
