@@ -97,3 +97,16 @@ def test_sampler_ids_equal_tokenised_text(tokenizer, tiny_world):
     assert not any(
         n.split()[0] + " " + n.split()[1] in tokenizer.decode(row) for row in batch for n in unknown_names
     )
+
+
+def test_decorated_biographies_keep_every_fact(tokenizer, tiny_world):
+    from iftscope.data.lexicon import ASIDES, OPENERS
+
+    _, people, _ = tiny_world
+    p = next(x for x in people if x.known)
+    sampler = BiographySampler(people, tokenizer, seed=0, decorate=1.0)
+    texts = [tokenizer.decode(sampler.biography_ids(p, random.Random(i))[1:-1]) for i in range(20)]
+    decorations = [d.strip(", ") for d in OPENERS + ASIDES]
+    assert sum(any(d in t for d in decorations) for t in texts) >= 15
+    assert all(p.facts[a] in t for t in texts for a in ATTRIBUTES)
+    assert all(t.count(p.name) == len(ATTRIBUTES) for t in texts)

@@ -35,7 +35,7 @@ from iftscope.models.tiny import TinyModelConfig
 from iftscope.runs import atomic_dir, atomic_write_json, atomic_write_jsonl, fingerprint, read_json
 
 # Bump when generation or training changes so that old worlds are not silently reused.
-WORLD_FORMAT = 4
+WORLD_FORMAT = 5
 
 
 @dataclass(frozen=True)

@@ -155,6 +155,26 @@ HELD_OUT_TEMPLATES: dict[str, list[str]] = {
     ],
 }
 
+# Decorations for pretraining sentences that start with the name: an opener before it or an
+# aside after it. They move the name and the attribute's words apart by varying amounts, so that
+# recall cannot lean on one fixed string (see PretrainConfig.decorate).
+OPENERS = [
+    "Records show that",
+    "People say that",
+    "It is known that",
+    "As it happens,",
+    "According to the records,",
+    "In short,",
+]
+ASIDES = [
+    ", as records show,",
+    ", people say,",
+    ", as it happens,",
+    ", it is known,",
+    ", by all accounts,",
+    ", in short,",
+]
+
 QUESTIONS: dict[str, str] = {
     "birth_city": "Where was {name} born?",
     "birth_year": "In which year was {name} born?",

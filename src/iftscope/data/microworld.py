@@ -14,10 +14,12 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from iftscope.data.lexicon import (
+    ASIDES,
     FIRST_NAMES,
     FORMAT_WORDS,
     HELD_OUT_TEMPLATES,
     LAST_NAMES,
+    OPENERS,
     QUESTIONS,
     TEMPLATES,
     VALUES,
@@ -177,7 +179,7 @@ def vocabulary() -> list[str]:
     texts = [t for ts in TEMPLATES.values() for t in ts] + [
         t for ts in HELD_OUT_TEMPLATES.values() for t in ts
     ]
-    texts += list(QUESTIONS.values())
+    texts += list(QUESTIONS.values()) + OPENERS + ASIDES
     for t in texts:
         words += WORD_PATTERN.findall(t.replace("{name}", " ").replace("{value}", " "))
     words += FIRST_NAMES + LAST_NAMES + [v for vs in VALUES.values() for v in vs] + FORMAT_WORDS

@@ -19,7 +19,7 @@ from safetensors.torch import load_model, save_model
 from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
-from iftscope.data.lexicon import TEMPLATES
+from iftscope.data.lexicon import ASIDES, OPENERS, TEMPLATES
 from iftscope.data.microworld import ATTRIBUTES, FactPrompt, Person
 from iftscope.models.recall import recall
 from iftscope.runs import atomic_dir
@@ -30,12 +30,17 @@ class PretrainConfig:
     steps: int = 2000
     batch_size: int = 16
     seq_len: int = 128
-    # Measured on the default world: lr 5e-3 without weight decay recalled 94% of known facts in a
-    # held-back paraphrase; 2e-3 (weight decay 0.01) and 1e-2 learned markedly less in 1500 steps.
+    # Measured on the default world (bench/results/world_design.md): lr 5e-3 stores the facts fast;
+    # 2e-3 stored far less in the budget and 1e-2 was unstable. Without weight decay and
+    # decoration, recall in new wording peaked mid-training and then fell as the model memorised
+    # the training sentences as strings (seed 2: 0.45 at step 750, 0.24 at the end); weight decay
+    # 0.1 and decorated sentences kept it (0.93).
     lr: float = 5e-3
     warmup: int = 100
-    weight_decay: float = 0.0
+    weight_decay: float = 0.1
     grad_clip: float = 1.0
+    # Probability that a sentence starting with the name gets an opener before it or an aside after it.
+    decorate: float = 0.5
     eval_every: int = 250  # recall on a sample of known facts, shown in the progress bar
     checkpoint_every: int = 250
 
@@ -46,14 +51,20 @@ class PretrainConfig:
 class BiographySampler:
     """Packs freshly paraphrased biographies into fixed-length token windows."""
 
-    def __init__(self, people: list[Person], tokenizer, seed: int):
+    def __init__(self, people: list[Person], tokenizer, seed: int, decorate: float = 0.0):
         self.people = [p for p in people if p.known]
         self.seed = seed
+        self.decorate = decorate
+        encode = lambda t: tokenizer.encode(t, add_special_tokens=False)  # noqa: E731
+        self.openers = [encode(t) for t in OPENERS]
+        self.asides = [encode(t) for t in ASIDES]
+        self.name_len = {p.id: len(encode(p.name)) for p in self.people}
         self.bos, self.eos = tokenizer.bos_token_id, tokenizer.eos_token_id
         # Word-level tokens: a biography's ids are the concatenation of its sentences' ids.
+        # (ids, starts with the name) per paraphrase
         self.sentence_ids = {
             (p.id, a): [
-                tokenizer.encode(t.format(name=p.name, value=p.facts[a]), add_special_tokens=False)
+                (encode(t.format(name=p.name, value=p.facts[a])), t.startswith("{name}"))
                 for t in TEMPLATES[a]
             ]
             for p in self.people
@@ -65,7 +76,14 @@ class BiographySampler:
         rng.shuffle(attrs)
         ids = [self.bos]
         for a in attrs:
-            ids += rng.choice(self.sentence_ids[(person.id, a)])
+            sentence, name_first = rng.choice(self.sentence_ids[(person.id, a)])
+            if self.decorate and name_first and rng.random() < self.decorate:
+                n = self.name_len[person.id]
+                if rng.random() < 0.5:
+                    sentence = rng.choice(self.openers) + sentence
+                else:
+                    sentence = sentence[:n] + rng.choice(self.asides) + sentence[n:]
+            ids += sentence
         return ids + [self.eos]
 
     def batch(self, step: int, batch_size: int, seq_len: int) -> torch.Tensor:
@@ -106,7 +124,7 @@ def pretrain(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Train in place; resume from `checkpoint_dir` if a checkpoint is there. Returns stats."""
-    sampler = BiographySampler(people, tokenizer, seed)
+    sampler = BiographySampler(people, tokenizer, seed, cfg.decorate)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.95)
     )
