@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 from datetime import date
 from pathlib import Path
@@ -73,7 +74,7 @@ def main() -> None:
         "date": date.today().isoformat(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads",
-        "command": "python bench/pretrain_throughput.py",
+        "command": "python " + " ".join(sys.argv),
         "config": {
             "batch_size": cfg.batch_size,
             "seq_len": cfg.seq_len,
