@@ -84,7 +84,7 @@ def _probe(args: argparse.Namespace) -> int:
     from iftscope.models.load import load_model
     from iftscope.models.scorer import HFScorer
     from iftscope.probe.formats import get_format
-    from iftscope.probe.knowledge import ProbeConfig
+    from iftscope.probe.knowledge import ProbeConfig, letter_token_ids
     from iftscope.probe.runner import format_summary, run_probe
 
     try:
@@ -113,10 +113,8 @@ def _probe(args: argparse.Namespace) -> int:
         "data": [str(p) for p in args.data],
     }
     if fmt.mode == "letter":
-        extra["scored_token_ids"] = [
-            scorer.single_token_id(fmt.answer_cue, fmt.letter(i))
-            for i in range(max(len(q.choices) for q in questions))
-        ]
+        width = max(len(q.choices) for q in questions)
+        extra["scored_token_ids"] = letter_token_ids(scorer, fmt, width)
     world = args.data[0].parent
     truth = None
     if len(args.data) == 1 and (world / "recall.jsonl").exists():

@@ -40,6 +40,11 @@ def choose_demos(q: Question, pool: Sequence[Question], cfg: ProbeConfig, set_in
     return random.Random(f"{cfg.seed}-{set_index}-{q.id}").sample(candidates, cfg.shots)
 
 
+def letter_token_ids(scorer: Scorer, fmt: PromptFormat, n_options: int) -> list[int]:
+    """The token ids a letter format scores, as its prompt writes the letters."""
+    return [scorer.single_token_id(fmt.answer_cue, fmt.letter(i)) for i in range(n_options)]
+
+
 def slick_category(view_correct: Sequence[bool], sampled: float, weak_threshold: float) -> str:
     if all(view_correct):
         return "HighlyKnown"
@@ -67,7 +72,7 @@ def _view_distributions(
                 fmt.letter_prompt(q, ch, choose_demos(q, pool, cfg, s) if cfg.shots else [])
                 for q, ch in zip(batch, rotated, strict=True)
             ]
-            ids = [scorer.single_token_id(fmt.answer_cue, fmt.letter(i)) for i in range(n_opt)]
+            ids = letter_token_ids(scorer, fmt, n_opt)
             scores = scorer.letter_logprobs(prompts, ids)
             d, masses[:, v] = scores.distribution, scores.mass
         else:
