@@ -25,7 +25,9 @@ def rec(qid, gold, pred, conf, domain="d"):
         pred == gold,
         conf,
         dist[gold],
-        1.0,
+        1.0,  # option mass
+        dist[gold],  # gold_abs_prob
+        dist[gold] >= 0.5,  # known (generative rule)
         float(pred == gold),
         0.0,
         "Unknown",
@@ -78,3 +80,5 @@ def test_ground_truth_agreement_by_hand():
         "both_known": 2,
     }
     assert out["correct_confident"]["agreement"] == 0.5  # b is missed, d is a false "known"
+    # generative: gold probability a 0.9, b 0.3, c 0.1/3, d 0.8 -> b missed, d a false "known"
+    assert out["generative"]["agreement"] == 0.5 and out["probe"] == out["generative"]

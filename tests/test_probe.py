@@ -44,7 +44,8 @@ def test_letter_probe_without_permutations_shows_position_bias():
     recs = list(probe(PositionBiasedScorer(), qs, qs, get_format("paper"), ProbeConfig(shots=2)))
     assert [r.prediction for r in recs] == [0] * 8  # the bias wins: always A
     assert [r.correct for r in recs] == [q.answer == 0 for q in qs]
-    assert recs[0].letter_mass == pytest.approx(np.exp(-0.1))
+    assert recs[0].option_mass == pytest.approx(np.exp(-0.1))
+    assert recs[0].gold_abs_prob == pytest.approx(recs[0].gold_prob * np.exp(-0.1))
     assert sum(recs[1].distribution) == pytest.approx(1.0)
 
 
@@ -91,7 +92,15 @@ def test_paper_prompt_text_and_letters():
 def test_cloze_mode_and_slick_categories():
     qs = questions(4)
     recs = list(probe(PositionBiasedScorer(), qs, qs, get_format("cloze"), ProbeConfig(shots=0)))
-    assert all(r.correct and r.category == "HighlyKnown" and r.letter_mass is None for r in recs)
+    assert all(r.correct and r.category == "HighlyKnown" for r in recs)
+    # every option is one continuation: gold exp(-1), the other three exp(-3) each
+    assert recs[0].option_mass == pytest.approx(np.exp(-1) + 3 * np.exp(-3))
+    assert recs[0].gold_abs_prob == pytest.approx(np.exp(-1))
+    assert not any(r.known for r in recs)  # generative rule: the model says gold only 37% of the time
+    argmax = ProbeConfig(shots=0, known_rule="argmax")
+    assert all(r.known for r in probe(PositionBiasedScorer(), qs, qs, get_format("cloze"), argmax))
+    with pytest.raises(ValueError, match="known_rule"):
+        list(probe(PositionBiasedScorer(), qs, qs, get_format("cloze"), ProbeConfig(shots=0, known_rule="x")))
     with pytest.raises(ValueError, match="zero-shot"):
         list(probe(PositionBiasedScorer(), qs, qs, get_format("cloze"), ProbeConfig(shots=2)))
     assert slick_category([True, False], 0.5, 1 / 16) == "MaybeKnown"

@@ -29,7 +29,7 @@ def test_probe_micro_world_with_cloze(tmp_path, capsys):
     assert "probed 150 questions with cloze@2" in capsys.readouterr().out
     records = [json.loads(x) for x in (out / "records.jsonl").read_text().splitlines()]
     summary = json.loads((out / "summary.json").read_text())
-    assert len(records) == 150 and summary["n"] == 150 and summary["mean_letter_mass"] is None
+    assert len(records) == 150 and summary["n"] == 150 and 0 < summary["mean_option_mass"] <= 1
     assert sum(summary["per_category"].values()) == 150 and set(summary["per_domain"]) == {
         "birth_city",
         "birth_year",
@@ -75,7 +75,7 @@ def test_probe_real_data_letter_formats(tiny_hf_model_dir, tmp_path, capsys, fmt
     summary = json.loads((out / "summary.json").read_text())
     tok = AutoTokenizer.from_pretrained(tiny_hf_model_dir)
     assert tok.convert_ids_to_tokens(summary["scored_token_ids"][:1]) == [letter]
-    assert summary["n"] == 6 and 0 < summary["mean_letter_mass"] < 1
+    assert summary["n"] == 6 and 0 < summary["mean_option_mass"] < 1
     assert summary["format"] == f"{fmt}@1" and summary["config"]["permutations"] == 2
     capsys.readouterr()
 

@@ -100,6 +100,8 @@ def _probe(args: argparse.Namespace) -> int:
             permutations=args.permutations,
             normalise=args.normalise,
             seed=args.seed,
+            known_rule=args.known_rule,
+            known_threshold=args.known_threshold,
         )
         model, tokenizer = load_model(args.model, dtype=args.dtype, device=args.device, adapter=args.adapter)
     except (DataValidationError, ValueError, FileNotFoundError, OSError) as e:
@@ -184,6 +186,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--permutations", type=int, default=1, help="cyclic option rotations averaged")
     p.add_argument("--normalise", default="sum", choices=["sum", "char", "token"], help="cloze scoring")
+    p.add_argument(
+        "--known-rule",
+        default="generative",
+        choices=["generative", "confident", "argmax"],
+        help="when a question counts as known: generative = the model gives the gold answer "
+        "probability >= threshold over its whole vocabulary; confident = gold is the argmax with "
+        "share > threshold among the options; argmax = gold is the argmax (the paper's 'correct')",
+    )
+    p.add_argument("--known-threshold", type=float, default=0.5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--adapter", type=Path, help="PEFT adapter folder")
     p.add_argument("--dtype", default="float32", help="float32, bfloat16, float16 or auto")

@@ -65,9 +65,12 @@ class ProbeRecord:
     """What the base model believes about one question, aggregated over every probe view.
 
     `distribution` is over the question's options in their original order, averaged over demo
-    sets and option permutations. `letter_mass` is the probability the model put on the scored
-    letter tokens at all (None in continuation mode): a low value means the prompt did not elicit
-    a letter and the distribution is unreliable.
+    sets and option permutations. `option_mass` is the probability the model put on the scored
+    letter tokens (letter mode) or on the option texts as continuations (continuation mode) at all:
+    a low value means the prompt did not elicit an answer and the distribution is unreliable.
+    `gold_abs_prob` is the gold answer's probability over the whole vocabulary (the distribution
+    times the mass): how often the model would *say* it, not only prefer it among the options.
+    `known` is the probe's verdict under the rule named in its config (see probe.knowledge).
     """
 
     question_id: str
@@ -78,7 +81,9 @@ class ProbeRecord:
     correct: bool
     confidence: float
     gold_prob: float
-    letter_mass: float | None
+    option_mass: float
+    gold_abs_prob: float
+    known: bool
     view_accuracy: float  # fraction of views whose own argmax was the gold option
     sampled_accuracy: float  # mean P(correct) when sampling each view at the probe's temperature
     category: str  # SliCK: HighlyKnown / MaybeKnown / WeaklyKnown / Unknown

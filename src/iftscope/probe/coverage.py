@@ -67,21 +67,25 @@ def suspected_label_errors(
     ]
 
 
+def _rates(rs: Sequence[ProbeRecord]) -> dict[str, Any]:
+    """Known (the probe's rule), correct (argmax, the paper's) and correct with confidence > 0.5."""
+    n = max(len(rs), 1)
+    return {
+        "n": len(rs),
+        "known": sum(r.known for r in rs) / n,
+        "correct": sum(r.correct for r in rs) / n,
+        "correct_confident": sum(r.correct and r.confidence > 0.5 for r in rs) / n,
+    }
+
+
 def coverage(records: Sequence[ProbeRecord], questions: Sequence[Question]) -> dict[str, Any]:
     width = max((len(q.choices) for q in questions), default=4)
     calib = calibration_table(records)
     per_domain = {}
     for d in sorted({r.domain or "(none)" for r in records}):
-        rs = [r for r in records if (r.domain or "(none)") == d]
-        per_domain[d] = {
-            "n": len(rs),
-            "known": sum(r.correct for r in rs) / len(rs),
-            "known_confident": sum(r.correct and r.confidence > 0.5 for r in rs) / len(rs),
-        }
-    n = max(len(records), 1)
+        per_domain[d] = _rates([r for r in records if (r.domain or "(none)") == d])
     return {
-        "known": sum(r.correct for r in records) / n,
-        "known_confident": sum(r.correct and r.confidence > 0.5 for r in records) / n,
+        **_rates(records),
         "per_domain": per_domain,
         "letters": letter_table(records, width),
         "calibration": calib,
@@ -99,14 +103,14 @@ def coverage_markdown(cov: dict[str, Any]) -> str:
     out = [
         "# Coverage: what the base model already knows",
         "",
-        f"Known (probe correct): {cov['known']:.1%}; known and confident (> 0.5): "
-        f"{cov['known_confident']:.1%}.",
+        f"Known (the probe's rule): {cov['known']:.1%}; correct (argmax, the paper's 'known'): "
+        f"{cov['correct']:.1%}; correct and confident (> 0.5): {cov['correct_confident']:.1%}.",
         "",
-        "| domain | n | known | known, confident |",
-        "| --- | --- | --- | --- |",
+        "| domain | n | known | correct | correct, confident |",
+        "| --- | --- | --- | --- | --- |",
     ]
     out += [
-        f"| {d} | {v['n']} | {v['known']:.1%} | {v['known_confident']:.1%} |"
+        f"| {_md(d)} | {v['n']} | {v['known']:.1%} | {v['correct']:.1%} | {v['correct_confident']:.1%} |"
         for d, v in cov["per_domain"].items()
     ]
     out += [

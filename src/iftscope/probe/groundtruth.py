@@ -1,8 +1,8 @@
 """Micro-world only: does the probe's "known" agree with what the model really memorised?
 
 Ground truth for a question is "the person was pretrained and the model recalls the fact in a
-paraphrase it never saw" (the world's recall.jsonl). The probe's label is checked two ways:
-correct, and correct with confidence above a threshold.
+paraphrase it never saw" (the world's recall.jsonl). Every known rule of the probe is checked,
+whatever rule the probe itself used: `probe` is the records' own `known` label.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ def agreement(
     rs = [r for r in records if r.question_id in truth]
     out: dict[str, Any] = {"n": len(rs), "truly_known": sum(truth[r.question_id] for r in rs)}
     for name, label in (
+        ("probe", lambda r: r.known),
+        ("generative", lambda r: r.gold_abs_prob >= threshold),
         ("correct", lambda r: r.correct),
         ("correct_confident", lambda r: r.correct and r.confidence > threshold),
     ):

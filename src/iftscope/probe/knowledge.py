@@ -23,8 +23,28 @@ class ProbeConfig:
     normalise: str = "sum"  # continuation mode: "sum" (acc), "char" (acc_norm) or "token"
     temperature: float = 0.5  # SliCK's sampling temperature for WeaklyKnown
     weak_threshold: float = 1 / 16  # P(correct) when sampling, at or above which a miss is WeaklyKnown
+    known_rule: str = "generative"  # see KNOWN_RULES
+    known_threshold: float = 0.5
     seed: int = 0
     batch_questions: int = 64
+
+
+KNOWN_RULES = {
+    "generative": "the model gives the gold answer probability >= threshold over its whole vocabulary "
+    "(it would say it, not only prefer it among the options)",
+    "confident": "the gold option is the argmax and its share of the options' probability > threshold",
+    "argmax": "the gold option is the argmax (the paper's 'correct')",
+}
+
+
+def is_known(rule: str, correct: bool, confidence: float, gold_abs_prob: float, threshold: float) -> bool:
+    if rule == "generative":
+        return gold_abs_prob >= threshold
+    if rule == "confident":
+        return correct and confidence > threshold
+    if rule == "argmax":
+        return correct
+    raise ValueError(f"unknown known_rule {rule!r}; choose from {sorted(KNOWN_RULES)}")
 
 
 def choose_demos(q: Question, pool: Sequence[Question], cfg: ProbeConfig, set_index: int) -> list[Question]:
@@ -56,14 +76,15 @@ def slick_category(view_correct: Sequence[bool], sampled: float, weak_threshold:
 def _view_distributions(
     scorer: Scorer, fmt: PromptFormat, batch: Sequence[Question], pool: Sequence[Question], cfg: ProbeConfig
 ) -> tuple[np.ndarray, np.ndarray]:
-    """[question, view, option] distributions in original option order, and letter masses."""
+    """[question, view, option] distributions in original option order, and [question, view]
+    probability mass on the options (letters, or option texts as continuations)."""
     n_opt = len(batch[0].choices)
     if fmt.mode == "letter":
         views = [(s, r) for s in range(cfg.demo_sets) for r in range(cfg.permutations)]
     else:  # continuation scores do not depend on option order: the views are the statements
         views = [(s, 0) for s in range(len(fmt.cloze_contexts(batch[0])))]
     dists = np.zeros((len(batch), len(views), n_opt))
-    masses = np.full((len(batch), len(views)), np.nan)
+    masses = np.zeros((len(batch), len(views)))
     for v, (s, r) in enumerate(views):
         rotated = [q.choices[r:] + q.choices[:r] for q in batch]  # rotated[j] = original[(j + r) % n]
         back = [(j + r) % n_opt for j in range(n_opt)]
@@ -86,6 +107,7 @@ def _view_distributions(
             ll = np.array([c.logprob / denom(c) for c in cont]).reshape(len(batch), n_opt)
             d = np.exp(ll - ll.max(axis=1, keepdims=True))
             d /= d.sum(axis=1, keepdims=True)
+            masses[:, v] = np.exp([c.logprob for c in cont]).reshape(len(batch), n_opt).sum(axis=1)
         dists[:, v, back] = d
     return dists, masses
 
@@ -98,6 +120,7 @@ def probe(
     cfg: ProbeConfig,
 ) -> Iterator[ProbeRecord]:
     """Score every question under every view and yield its record, in input order."""
+    is_known(cfg.known_rule, True, 1.0, 1.0, cfg.known_threshold)  # fail early on a bad rule name
     if fmt.mode == "continuation" and cfg.shots:
         raise ValueError(f"format {fmt.id} scores statements zero-shot; use shots=0")
     # Questions with the same number of options (and of cloze statements) are scored together.
@@ -124,16 +147,20 @@ def _record(
     view_correct = [int(v.argmax()) == q.answer for v in view_dists]
     tempered = view_dists ** (1.0 / cfg.temperature)
     sampled = float((tempered[:, q.answer] / tempered.sum(axis=1)).mean())
+    gold_abs = float((view_dists[:, q.answer] * masses).mean())
+    correct, confidence = pred == q.answer, float(mean[pred])
     return ProbeRecord(
         question_id=q.id,
         domain=q.domain,
         gold=q.answer,
         distribution=tuple(float(x) for x in mean),
         prediction=pred,
-        correct=pred == q.answer,
-        confidence=float(mean[pred]),
+        correct=correct,
+        confidence=confidence,
         gold_prob=float(mean[q.answer]),
-        letter_mass=None if np.isnan(masses).all() else float(np.nanmean(masses)),
+        option_mass=float(masses.mean()),
+        gold_abs_prob=gold_abs,
+        known=is_known(cfg.known_rule, correct, confidence, gold_abs, cfg.known_threshold),
         view_accuracy=sum(view_correct) / len(view_correct),
         sampled_accuracy=sampled,
         category=slick_category(view_correct, sampled, cfg.weak_threshold),

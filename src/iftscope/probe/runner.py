@@ -106,19 +106,22 @@ def summarise(records: Sequence[ProbeRecord], questions: Sequence[Question]) -> 
     per_domain: dict[str, dict[str, float]] = {}
     for d in sorted({r.domain or "(none)" for r in records}):
         rs = [r for r in records if (r.domain or "(none)") == d]
-        per_domain[d] = {"n": len(rs), "accuracy": sum(r.correct for r in rs) / len(rs)}
-    masses = [r.letter_mass for r in records if r.letter_mass is not None]
+        per_domain[d] = {
+            "n": len(rs),
+            "accuracy": sum(r.correct for r in rs) / len(rs),
+            "known": sum(r.known for r in rs) / len(rs),
+        }
     width = max((len(q.choices) for q in questions), default=4)
     return {
         "n": n,
         "accuracy": acc,
-        "known_fraction": acc,
+        "known_fraction": sum(r.known for r in records) / n if n else float("nan"),
         "confident_wrong_fraction": sum((not r.correct) and r.confidence > 0.5 for r in records) / max(n, 1),
         "per_domain": per_domain,
         "per_category": dict(Counter(r.category for r in records)),
         "predicted_letters": {LETTERS[i]: sum(r.prediction == i for r in records) for i in range(width)},
         "gold_letters": {LETTERS[i]: sum(r.gold == i for r in records) for i in range(width)},
-        "mean_letter_mass": sum(masses) / len(masses) if masses else None,
+        "mean_option_mass": sum(r.option_mass for r in records) / n if n else float("nan"),
     }
 
 
@@ -127,8 +130,9 @@ def format_summary(s: dict[str, Any]) -> str:
         f"probed {s['n']} questions with {s['format']}: accuracy {s['accuracy']:.3f} "
         f"(confidently wrong: {s['confident_wrong_fraction']:.3f})"
     ]
-    if s["mean_letter_mass"] is not None:
-        lines.append(f"mean probability on the scored letter tokens: {s['mean_letter_mass']:.3f}")
+    rule = s.get("config", {}).get("known_rule", "?")
+    lines.append(f"known ({rule} rule): {s['known_fraction']:.3f}")
+    lines.append(f"mean probability on the options (letters or texts): {s['mean_option_mass']:.3f}")
     lines.append("categories: " + ", ".join(f"{k} {v}" for k, v in sorted(s["per_category"].items())))
     lines.append(
         "predicted letters: "
@@ -139,9 +143,9 @@ def format_summary(s: dict[str, Any]) -> str:
     if "ground_truth" in s:
         g = s["ground_truth"]
         lines.append(
-            f"agreement with ground truth (micro-world): {g['correct']['agreement']:.3f} "
-            f"(correct), {g['correct_confident']['agreement']:.3f} (correct and confident)"
+            f"agreement of 'known' with ground truth (micro-world): {g['probe']['agreement']:.3f} "
+            f"(this probe's rule); {g['correct']['agreement']:.3f} if known = correct"
         )
     for d, v in list(s["per_domain"].items())[:12]:
-        lines.append(f"  {d}: n {v['n']}, accuracy {v['accuracy']:.3f}")
+        lines.append(f"  {d}: n {v['n']}, accuracy {v['accuracy']:.3f}, known {v['known']:.3f}")
     return "\n".join(lines)
