@@ -64,14 +64,19 @@ def test_cyclic_permutations_cancel_position_bias():
 
 def test_demonstrations_exclude_target_and_are_seeded():
     qs = questions()
-    cfg = ProbeConfig(shots=5, seed=1)
+    cfg = ProbeConfig(shots=5, seed=1, demos="per-question")
     for q in qs:
         demos = choose_demos(q, qs, cfg, 0)
         assert q not in demos and len(demos) == 5
         assert demos == choose_demos(q, qs, cfg, 0)
     assert choose_demos(qs[0], qs, cfg, 0) != choose_demos(qs[0], qs, cfg, 1)
-    fixed = ProbeConfig(shots=3, fixed_demos=True)
+    fixed = ProbeConfig(shots=3, demos="first")
     assert [d.id for d in choose_demos(qs[0], qs, fixed, 0)] == ["q1", "q2", "q3"]
+    shared = ProbeConfig(shots=3, seed=2)  # one draw for every question; the target swapped out
+    sets = [choose_demos(q, qs, shared, 0) for q in qs]
+    assert all(q not in s and len(s) == 3 for q, s in zip(qs, sets, strict=True))
+    assert max(sets.count(s) for s in sets) >= len(qs) - 4  # only the 4 drawn questions differ
+    assert [choose_demos(q, qs, shared, 1) for q in qs] != sets
     with pytest.raises(ValueError, match="pool has 7 usable items"):
         choose_demos(qs[0], qs, ProbeConfig(shots=8), 0)
 

@@ -41,3 +41,35 @@ def test_single_token_id_refuses_multi_token_letters(tiny_model, tokenizer):
     scorer = HFScorer(tiny_model, tokenizer)
     with pytest.raises(ValueError, match="is not one token"):
         scorer.single_token_id("Answer:", "A B")
+
+
+@pytest.mark.parametrize("which", ["word", "bpe"])
+def test_shared_prefix_cache_gives_the_plain_scores(which, tiny_model, tokenizer, tiny_hf_model_dir):
+    """k-shot prompts share their header and demonstrations; cloze options share their statement.
+    Encoding the shared prefix once and reusing its key/value cache changes no score."""
+    if which == "bpe":
+        from iftscope.models.load import load_model
+
+        model, tok = load_model(tiny_hf_model_dir)
+    else:
+        model, tok = tiny_model, tokenizer
+    shots = "Question : Where was Stalain Brimley born ? A . Lisbon B . Oslo Answer: A\n\n" * 3
+    prompts = [shots + f"Question {q} ? A B C D Answer:" for q in ("one", "two two", "three three three")]
+    prompts.append("Answer:")  # shares nothing: scored in the same call
+    cached = HFScorer(model, tok, batch_size=8, min_shared=4)
+    plain = HFScorer(model, tok, batch_size=8, min_shared=0)
+    groups = cached._groups([cached.encode(p) for p in prompts], [len(cached.encode(p)) - 1 for p in prompts])
+    assert any(shared > 0 and len(members) == 3 for shared, members in groups)
+    ids = [cached.single_token_id("Answer:", L) for L in "AB"]
+    np.testing.assert_allclose(
+        cached.letter_logprobs(prompts, ids).logprobs, plain.letter_logprobs(prompts, ids).logprobs, atol=1e-5
+    )
+    for row, p in zip(cached.letter_logprobs(prompts, ids).logprobs, prompts, strict=True):
+        full = manual_logprobs(model, cached.encode(p))[-1]
+        np.testing.assert_allclose(row, full[ids].numpy(), atol=1e-5)
+    pairs = [
+        (shots + "Stalain Brimley was born in the city of", f" {c} .") for c in ("Lisbon", "Oslo", "Lima")
+    ]
+    pairs.append(("Answer:", " Lisbon"))
+    a, b = cached.continuation_logprobs(pairs), plain.continuation_logprobs(pairs)
+    assert [x.logprob for x in a] == pytest.approx([x.logprob for x in b], abs=1e-5)

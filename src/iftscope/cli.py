@@ -96,7 +96,7 @@ def _probe(args: argparse.Namespace) -> int:
             format=fmt.name,
             shots=shots,
             demo_sets=args.demo_sets,
-            fixed_demos=args.fixed_demos,
+            demos=args.demos,
             permutations=args.permutations,
             normalise=args.normalise,
             seed=args.seed,
@@ -182,7 +182,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shots", type=int, help="demonstrations (default 5; 0 for cloze)")
     p.add_argument("--demo-sets", type=int, default=1, help="random demonstration sets averaged")
     p.add_argument(
-        "--fixed-demos", action="store_true", help="same demonstrations for every question (paper)"
+        "--demos",
+        default="shared",
+        choices=["shared", "per-question", "first"],
+        help="shared = one seeded random set for all questions (its prefix is encoded once); "
+        "per-question = a seeded set per question; first = the pool's first k (the paper's fixed set)",
     )
     p.add_argument("--permutations", type=int, default=1, help="cyclic option rotations averaged")
     p.add_argument("--normalise", default="sum", choices=["sum", "char", "token"], help="cloze scoring")

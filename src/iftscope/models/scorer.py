@@ -7,6 +7,7 @@ fake and need no model. Every softmax here is computed in float32, whatever the 
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -49,13 +50,27 @@ class Scorer(Protocol):
     def continuation_logprobs(self, pairs: Sequence[tuple[str, str]]) -> list[ContinuationScore]: ...
 
 
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
 class HFScorer:
     """Scorer over a Hugging Face causal LM and its tokenizer."""
 
-    def __init__(self, model, tokenizer, batch_size: int = 32, add_bos: bool | None = None):
+    def __init__(
+        self, model, tokenizer, batch_size: int = 32, add_bos: bool | None = None, min_shared: int = 64
+    ):
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.batch_size = batch_size
+        self.min_shared = min_shared  # shorter shared prefixes are not worth a separate pass; 0: never
+        params = inspect.signature(model.forward).parameters
+        self._cache_kwarg = "cache" if "cache" in params else "past_key_values"  # transformers >= 5.2x
         # BOS as the tokenizer adds it by default unless told otherwise; recorded by callers.
         self.add_bos = (
             add_bos
@@ -76,28 +91,63 @@ class HFScorer:
             raise ValueError(f"{text!r} after {context[-20:]!r} is not one token here: {pieces}")
         return after[-1]
 
+    def _groups(self, sequences: list[list[int]], starts: list[int]) -> list[tuple[int, list[int]]]:
+        """Batches: runs of sequences that share a long token prefix (encoded once; never past the
+        first position whose output is needed), then the rest packed by length."""
+        order = sorted(range(len(sequences)), key=lambda i: sequences[i])
+        runs: list[tuple[int, list[int]]] = []
+        for i in order:
+            if runs and len(runs[-1][1]) < self.batch_size:
+                shared, members = runs[-1]
+                common = min(shared, starts[i], _common_prefix(sequences[members[0]], sequences[i]))
+                if self.min_shared and common >= self.min_shared:
+                    runs[-1] = (common, members + [i])
+                    continue
+            runs.append((starts[i], [i]))
+        batches = [(shared, m) for shared, m in runs if len(m) > 1]
+        rest = sorted((m[0] for _, m in runs if len(m) == 1), key=lambda i: len(sequences[i]))
+        batches += [(0, rest[k : k + self.batch_size]) for k in range(0, len(rest), self.batch_size)]
+        return batches
+
     @torch.no_grad()
-    def _final_logprobs(self, sequences: list[list[int]]) -> list[torch.Tensor]:
-        """Per sequence: float32 log-softmax over the vocabulary at every position."""
-        out: list[torch.Tensor] = []
+    def _logprob_rows(self, sequences: list[list[int]], starts: list[int]) -> list[torch.Tensor]:
+        """Per sequence: float32 log-softmax over the vocabulary at positions starts[i]..end.
+
+        Runs that share a prefix (a k-shot header, a cloze statement scored with 4 options) encode
+        it once and reuse its key/value cache; the rest is batched right-padded, so positions and
+        causal attention are those of each sequence alone."""
+        out: list[torch.Tensor | None] = [None] * len(sequences)
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        for start in range(0, len(sequences), self.batch_size):
-            chunk = sequences[start : start + self.batch_size]
-            width = max(len(s) for s in chunk)
-            ids = torch.full((len(chunk), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(chunk), width), dtype=torch.long)
-            for i, s in enumerate(chunk):
-                ids[i, : len(s)] = torch.tensor(s)
-                mask[i, : len(s)] = 1
-            logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
-            logp = torch.log_softmax(logits.float(), dim=-1).cpu()
-            out += [logp[i, : len(s)] for i, s in enumerate(chunk)]
-        return out
+        for shared, members in self._groups(sequences, starts):
+            cache = None
+            if shared:
+                prefix = torch.tensor([sequences[members[0]][:shared]], device=self.device)
+                out_prefix = self.model(input_ids=prefix, use_cache=True)
+                cache = getattr(out_prefix, "cache", None) or out_prefix.past_key_values
+                cache.batch_repeat_interleave(len(members))
+            tails = [sequences[i][shared:] for i in members]
+            width = max(len(t) for t in tails)
+            ids = torch.full((len(tails), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(tails), shared + width), dtype=torch.long)
+            mask[:, :shared] = 1
+            for j, t in enumerate(tails):
+                ids[j, : len(t)] = torch.tensor(t)
+                mask[j, shared : shared + len(t)] = 1
+            logits = self.model(
+                input_ids=ids.to(self.device),
+                attention_mask=mask.to(self.device),
+                **{self._cache_kwarg: cache},
+                use_cache=cache is not None,
+            ).logits
+            for j, i in enumerate(members):
+                rows = logits[j, starts[i] - shared : len(tails[j])]
+                out[i] = torch.log_softmax(rows.float(), dim=-1).cpu()
+        return out  # type: ignore[return-value]
 
     def letter_logprobs(self, prompts: Sequence[str], token_ids: Sequence[int]) -> LetterScores:
         seqs = [self.encode(p) for p in prompts]
         idx = torch.tensor(list(token_ids))
-        rows = [lp[-1, idx].numpy() for lp in self._final_logprobs(seqs)]
+        rows = [lp[-1, idx].numpy() for lp in self._logprob_rows(seqs, [len(s) - 1 for s in seqs])]
         return LetterScores(np.stack(rows).astype(np.float64))
 
     def continuation_logprobs(self, pairs: Sequence[tuple[str, str]]) -> list[ContinuationScore]:
@@ -112,8 +162,9 @@ class HFScorer:
             seqs.append(whole)
             spans.append((len(ctx), len(whole), len(continuation)))
         scores = []
-        for lp, seq, (a, b, chars) in zip(self._final_logprobs(seqs), seqs, spans, strict=True):
+        rows = self._logprob_rows(seqs, [a - 1 for a, _, _ in spans])
+        for lp, seq, (a, b, chars) in zip(rows, seqs, spans, strict=True):
             targets = torch.tensor(seq[a:b])
-            total = lp[a - 1 : b - 1].gather(1, targets[:, None]).sum().item()
+            total = lp[: b - a].gather(1, targets[:, None]).sum().item()
             scores.append(ContinuationScore(total, b - a, chars))
         return scores

@@ -18,7 +18,7 @@ class ProbeConfig:
     format: str = "paper"
     shots: int = 5
     demo_sets: int = 1  # >1: several random demonstration sets, averaged
-    fixed_demos: bool = False  # True: the same first `shots` pool items for every question (paper)
+    demos: str = "shared"  # see DEMO_CHOICES
     permutations: int = 1  # cyclic option rotations averaged (cancels position bias); 1 = off
     normalise: str = "sum"  # continuation mode: "sum" (acc), "char" (acc_norm) or "token"
     temperature: float = 0.5  # SliCK's sampling temperature for WeaklyKnown
@@ -28,6 +28,13 @@ class ProbeConfig:
     seed: int = 0
     batch_questions: int = 64
 
+
+DEMO_CHOICES = {
+    "shared": "one seeded random set per demonstration set, shared by every question (the target "
+    "itself swapped for a spare): the shared prefix is encoded once",
+    "per-question": "a seeded random set per question (slower: nothing is shared)",
+    "first": "the pool's first k items for every question (the paper's fixed demonstrations)",
+}
 
 KNOWN_RULES = {
     "generative": "the model gives the gold answer probability >= threshold over its whole vocabulary "
@@ -55,9 +62,17 @@ def choose_demos(q: Question, pool: Sequence[Question], cfg: ProbeConfig, set_in
             f"question {q.id}: the demonstration pool has {len(candidates)} usable items, "
             f"{cfg.shots} shots asked for"
         )
-    if cfg.fixed_demos:
+    if cfg.demos == "first":
         return candidates[: cfg.shots]
-    return random.Random(f"{cfg.seed}-{set_index}-{q.id}").sample(candidates, cfg.shots)
+    if cfg.demos == "per-question":
+        return random.Random(f"{cfg.seed}-{set_index}-{q.id}").sample(candidates, cfg.shots)
+    if cfg.demos == "shared":  # the same draw for all; the target (if drawn) makes room for a spare
+        drawn = random.Random(f"{cfg.seed}-{set_index}").sample(list(pool), min(len(pool), cfg.shots + 1))
+        kept = [d for d in drawn if d.id != q.id and d.question.strip() != q.question.strip()]
+        if len(kept) >= cfg.shots:
+            return kept[: cfg.shots]
+        return random.Random(f"{cfg.seed}-{set_index}-{q.id}").sample(candidates, cfg.shots)
+    raise ValueError(f"unknown demos choice {cfg.demos!r}; choose from {sorted(DEMO_CHOICES)}")
 
 
 def letter_token_ids(scorer: Scorer, fmt: PromptFormat, n_options: int) -> list[int]:
