@@ -105,3 +105,9 @@ def tiny_hf_model_dir(tmp_path_factory):
     model.save_pretrained(path, safe_serialization=True)
     tok.save_pretrained(path)
     return path
+
+
+@pytest.fixture(autouse=True)
+def _score_cache(tmp_path, monkeypatch):
+    """Tests never read or write the user's score cache."""
+    monkeypatch.setenv("IFTSCOPE_CACHE", str(tmp_path / "score-cache"))

@@ -81,8 +81,10 @@ def _data_check(args: argparse.Namespace) -> int:
 
 def _probe(args: argparse.Namespace) -> int:
     from iftscope.data import DataValidationError, load_questions
+    from iftscope.models.identity import model_identity
     from iftscope.models.load import load_model
     from iftscope.models.scorer import HFScorer
+    from iftscope.probe.cache import CachedScorer
     from iftscope.probe.formats import get_format
     from iftscope.probe.knowledge import ProbeConfig, letter_token_ids
     from iftscope.probe.runner import format_summary, run_probe
@@ -107,11 +109,15 @@ def _probe(args: argparse.Namespace) -> int:
     except (DataValidationError, ValueError, FileNotFoundError, OSError) as e:
         print(f"iftscope probe: error: {e}", file=sys.stderr)
         return 2
-    scorer = HFScorer(model, tokenizer, batch_size=args.batch_size)
+    scorer = hf_scorer = HFScorer(model, tokenizer, batch_size=args.batch_size)
+    identity = model_identity(args.model, args.adapter, args.dtype, hf_scorer.add_bos)
+    if not args.no_cache:
+        scorer = CachedScorer(scorer, identity, args.cache_dir)
     extra = {
         "model": str(args.model),
+        "model_identity": identity,
         "adapter": str(args.adapter) if args.adapter else None,
-        "add_bos": scorer.add_bos,
+        "add_bos": hf_scorer.add_bos,
         "data": [str(p) for p in args.data],
     }
     if fmt.mode == "letter":
@@ -127,6 +133,8 @@ def _probe(args: argparse.Namespace) -> int:
         scorer, questions, pool, fmt, cfg, args.out, progress=not args.quiet, extra=extra, truth=truth
     )
     print(format_summary(summary))
+    if isinstance(scorer, CachedScorer):
+        print(f"score cache {scorer.path}: {scorer.hits} hits, {scorer.misses} computed")
     print(f"wrote {args.out}/: records.jsonl, summary.json, coverage.md (bias, calibration, label errors)")
     return 0
 
@@ -204,6 +212,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", default="float32", help="float32, bfloat16, float16 or auto")
     p.add_argument("--device", default="cpu")
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument(
+        "--cache-dir",
+        type=Path,
+        help="score cache, keyed by the model's weights, tokenizer and adapter contents "
+        "(default: $IFTSCOPE_CACHE or ~/.cache/iftscope)",
+    )
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write cached scores")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_probe)
 
