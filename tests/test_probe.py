@@ -146,5 +146,5 @@ def _key(fmt, cfg, qs):
 
 
 def test_every_format_is_registered_with_a_version():
-    assert set(FORMATS) == {"paper", "paper-original", "mmlu", "cloze"}
-    assert {f.id for f in FORMATS.values()} == {"paper@1", "paper-original@1", "mmlu@1", "cloze@2"}
+    assert set(FORMATS) == {"paper", "paper-original", "mmlu", "chat", "cloze"}
+    assert {f.id for f in FORMATS.values()} == {"paper@1", "paper-original@1", "mmlu@1", "chat@1", "cloze@2"}

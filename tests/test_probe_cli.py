@@ -88,3 +88,47 @@ def test_probe_bad_data_is_a_clear_error(tmp_path, tiny_hf_model_dir, capsys):
         == 2
     )
     assert f"{bad}:1: error: field 'choices': expected at least 2 options" in capsys.readouterr().err
+
+
+CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}\n{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
+
+
+def test_chat_format_uses_the_models_template(tiny_hf_model_dir, tmp_path, capsys):
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    from iftscope.probe.formats import get_format
+    from iftscope.types import Question
+
+    data = tmp_path / "q.jsonl"
+    rows = [
+        {"id": str(i), "question": f"Which is {i}?", "choices": ["a", "b", "c"], "answer": i % 3}
+        for i in range(5)
+    ]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    args = ["probe", "--data", str(data), "--format", "chat", "--shots", "1", "--quiet"]
+    assert main([*args, "--model", str(tiny_hf_model_dir), "--out", str(tmp_path / "none")]) == 2
+    assert "has no chat template; use --format paper or mmlu" in capsys.readouterr().err
+
+    chat_dir = tmp_path / "chat-model"
+    shutil.copytree(tiny_hf_model_dir, chat_dir)
+    tok = AutoTokenizer.from_pretrained(chat_dir)
+    tok.chat_template = CHAT_TEMPLATE
+    tok.save_pretrained(chat_dir)
+    fmt = get_format("chat").with_tokenizer(tok)
+    q, d = Question("1", "Which?", ("x", "y"), 1, domain="law"), Question("2", "Demo?", ("u", "v"), 0)
+    prompt = fmt.letter_prompt(q, q.choices, [d])
+    assert prompt.startswith("<|user|>\n") and "<s>" not in prompt  # the scorer adds BOS once
+    assert (
+        "<|assistant|>\nA\n<|user|>\nThe following is a multiple choice question about law.\n\nWhich?\n"
+        in prompt
+    )
+    assert prompt.endswith("B. y\nAnswer with the letter of the correct option only.\n<|assistant|>\n")
+    assert main([*args, "--model", str(chat_dir), "--out", str(tmp_path / "chat")]) == 0
+    summary = json.loads((tmp_path / "chat" / "summary.json").read_text())
+    assert tok.convert_ids_to_tokens(summary["scored_token_ids"]) == ["A", "B", "C"]
+    assert summary["format"] == "chat@1" and summary["n"] == 5

@@ -109,6 +109,16 @@ def _probe(args: argparse.Namespace) -> int:
     except (DataValidationError, ValueError, FileNotFoundError, OSError) as e:
         print(f"iftscope probe: error: {e}", file=sys.stderr)
         return 2
+    try:
+        fmt = fmt.with_tokenizer(tokenizer)
+    except ValueError as e:
+        print(f"iftscope probe: error: {args.model}: {e}", file=sys.stderr)
+        return 2
+    try:
+        fmt = fmt.with_tokenizer(tokenizer)
+    except ValueError as e:
+        print(f"iftscope probe: error: {args.model}: {e}", file=sys.stderr)
+        return 2
     scorer = hf_scorer = HFScorer(model, tokenizer, batch_size=args.batch_size)
     identity = model_identity(args.model, args.adapter, args.dtype, hf_scorer.add_bos)
     if not args.no_cache:
@@ -186,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, nargs="+", type=Path, help="question files to probe")
     p.add_argument("--pool", nargs="+", type=Path, help="demonstration pool (default: the data itself)")
     p.add_argument("--out", required=True, type=Path, help="output folder")
-    p.add_argument("--format", default="paper", help="paper, paper-original, mmlu or cloze")
+    p.add_argument("--format", default="paper", help="paper, paper-original, mmlu, chat or cloze")
     p.add_argument("--shots", type=int, help="demonstrations (default 5; 0 for cloze)")
     p.add_argument("--demo-sets", type=int, default=1, help="random demonstration sets averaged")
     p.add_argument(

@@ -7,8 +7,8 @@ option's text as the continuation of a statement.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 
 from iftscope.types import LETTERS, Question
 
@@ -23,6 +23,7 @@ class PromptFormat:
     letter_prefix: str  # scored letter: "" for "Answer:C", " " for "Answer: C"
     demo_letter_prefix: str  # the letter as the demonstrations write it
     about: str
+    render: Callable[[list[dict[str, str]]], str] | None = field(default=None, compare=False, repr=False)
 
     @property
     def id(self) -> str:
@@ -41,7 +42,44 @@ class PromptFormat:
             return self.block(q, q.choices) + letter
         return self.block(q, q.choices) + f"{letter}. {q.answer_text}"
 
+    def with_tokenizer(self, tokenizer) -> PromptFormat:
+        """The chat format renders with the model's own chat template; other formats ignore this."""
+        if self.name != "chat":
+            return self
+        if not getattr(tokenizer, "chat_template", None):
+            raise ValueError("this model's tokenizer has no chat template; use --format paper or mmlu")
+        bos = tokenizer.bos_token or ""
+
+        def render(messages: list[dict[str, str]]) -> str:
+            text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            return text[len(bos) :] if bos and text.startswith(bos) else text  # the scorer adds BOS
+
+        return replace(self, render=render)
+
+    def chat_turn(self, q: Question, choices: Sequence[str]) -> str:
+        head = self.header.format(domain=(q.domain or "general knowledge").replace("_", " "))
+        return f"{head}\n\n{self.block(q, choices)}"
+
+    def letter_context(self) -> str:
+        """What precedes the scored letter, to find the letter's token id."""
+        if self.name == "chat":
+            return self._chat([], Question("_", "?", ("x", "y"), 0), ("x", "y"))
+        return self.answer_cue
+
+    def _chat(self, demos: Sequence[Question], q: Question, choices: Sequence[str]) -> str:
+        if self.render is None:
+            raise ValueError("the chat format needs the model's tokenizer: call with_tokenizer first")
+        messages = []
+        for d in demos:
+            messages += [
+                {"role": "user", "content": self.chat_turn(d, d.choices)},
+                {"role": "assistant", "content": self.letter(d.answer)},
+            ]
+        return self.render([*messages, {"role": "user", "content": self.chat_turn(q, choices)}])
+
     def letter_prompt(self, q: Question, choices: Sequence[str], demos: Sequence[Question]) -> str:
+        if self.name == "chat":
+            return self._chat(demos, q, choices)
         head = self.header.format(domain=(q.domain or "general knowledge").replace("_", " "))
         parts = ([head] if head else []) + [self.demonstration(d) for d in demos]
         return "\n\n".join(parts + [self.block(q, choices)])
@@ -53,6 +91,7 @@ class PromptFormat:
 
 
 PAPER_HEADER = "The following are multiple choice questions about {domain}. Please choose the correct answer."
+CHAT_HEADER = "The following is a multiple choice question about {domain}."
 MMLU_HEADER = "The following are multiple choice questions (with answers) about {domain}."
 
 FORMATS: dict[str, PromptFormat] = {
@@ -87,6 +126,17 @@ FORMATS: dict[str, PromptFormat] = {
             " ",
             " ",
             "lm-evaluation-harness MMLU: 'Answer:' then ' A'",
+        ),
+        PromptFormat(
+            "chat",
+            1,
+            "letter",
+            CHAT_HEADER,
+            "Answer with the letter of the correct option only.",
+            "",
+            "",
+            "the model's own chat template: the question as a user turn, the letter as the first "
+            "token of the assistant's reply (for instruction-tuned models)",
         ),
         PromptFormat(
             "cloze",

@@ -77,7 +77,8 @@ def choose_demos(q: Question, pool: Sequence[Question], cfg: ProbeConfig, set_in
 
 def letter_token_ids(scorer: Scorer, fmt: PromptFormat, n_options: int) -> list[int]:
     """The token ids a letter format scores, as its prompt writes the letters."""
-    return [scorer.single_token_id(fmt.answer_cue, fmt.letter(i)) for i in range(n_options)]
+    context = fmt.letter_context()
+    return [scorer.single_token_id(context, fmt.letter(i)) for i in range(n_options)]
 
 
 def slick_category(view_correct: Sequence[bool], sampled: float, weak_threshold: float) -> str:
