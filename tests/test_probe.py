@@ -146,5 +146,25 @@ def _key(fmt, cfg, qs):
 
 
 def test_every_format_is_registered_with_a_version():
-    assert set(FORMATS) == {"paper", "paper-original", "mmlu", "chat", "cloze"}
-    assert {f.id for f in FORMATS.values()} == {"paper@1", "paper-original@1", "mmlu@1", "chat@1", "cloze@2"}
+    assert set(FORMATS) == {"paper", "paper-original", "mmlu", "chat", "continuation", "cloze"}
+    assert {f.id for f in FORMATS.values()} == {
+        "paper@1",
+        "paper-original@1",
+        "mmlu@1",
+        "chat@1",
+        "continuation@1",
+        "cloze@2",
+    }
+
+
+def test_continuation_format_is_k_shot_with_option_texts():
+    qs = questions(6)
+    fmt = get_format("continuation")
+    ctx = fmt.continuation_context(qs[0], qs[1:3])
+    assert ctx == (
+        "The following are questions (with answers) about d.\n\n"
+        "Question: Question 1?\nAnswer: opt11*\n\nQuestion: Question 2?\nAnswer: opt22*\n\n"
+        "Question: Question 0?\nAnswer:"
+    )
+    recs = list(probe(PositionBiasedScorer(), qs, qs, fmt, ProbeConfig(shots=2, demo_sets=2)))
+    assert all(r.correct and r.views == 2 for r in recs)

@@ -91,7 +91,7 @@ def _probe(args: argparse.Namespace) -> int:
 
     try:
         fmt = get_format(args.format)
-        shots = args.shots if args.shots is not None else (0 if fmt.mode == "continuation" else 5)
+        shots = args.shots if args.shots is not None else (0 if fmt.name == "cloze" else 5)
         questions = [q for path in args.data for q in load_questions(path)]
         pool = [q for path in (args.pool or []) for q in load_questions(path)] or questions
         cfg = ProbeConfig(
@@ -196,7 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, nargs="+", type=Path, help="question files to probe")
     p.add_argument("--pool", nargs="+", type=Path, help="demonstration pool (default: the data itself)")
     p.add_argument("--out", required=True, type=Path, help="output folder")
-    p.add_argument("--format", default="paper", help="paper, paper-original, mmlu, chat or cloze")
+    p.add_argument(
+        "--format", default="paper", help="paper, paper-original, mmlu, chat, continuation or cloze"
+    )
     p.add_argument("--shots", type=int, help="demonstrations (default 5; 0 for cloze)")
     p.add_argument("--demo-sets", type=int, default=1, help="random demonstration sets averaged")
     p.add_argument(

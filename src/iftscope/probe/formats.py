@@ -84,6 +84,15 @@ class PromptFormat:
         parts = ([head] if head else []) + [self.demonstration(d) for d in demos]
         return "\n\n".join(parts + [self.block(q, choices)])
 
+    def continuation_context(self, q: Question, demos: Sequence[Question]) -> str:
+        """k-shot context whose continuation is an option's text (lm-evaluation-harness's
+        mmlu_continuation: the options are not listed)."""
+        head = self.header.format(domain=(q.domain or "general knowledge").replace("_", " "))
+        shots = [f"Question: {d.question.strip()}\n{self.answer_cue} {d.answer_text}" for d in demos]
+        return "\n\n".join(
+            ([head] if head else []) + shots + [f"Question: {q.question.strip()}\n{self.answer_cue}"]
+        )
+
     def cloze_contexts(self, q: Question) -> list[str]:
         """Statements to continue, one view each: the question's own (the micro-world gives three
         paraphrases), else the question and the answer cue."""
@@ -137,6 +146,17 @@ FORMATS: dict[str, PromptFormat] = {
             "",
             "the model's own chat template: the question as a user turn, the letter as the first "
             "token of the assistant's reply (for instruction-tuned models)",
+        ),
+        PromptFormat(
+            "continuation",
+            1,
+            "continuation",
+            "The following are questions (with answers) about {domain}.",
+            "Answer:",
+            "",
+            "",
+            "lm-evaluation-harness mmlu_continuation: k-shot 'Question: ...\\nAnswer: text', each "
+            "option's text scored as the continuation (options not listed)",
         ),
         PromptFormat(
             "cloze",

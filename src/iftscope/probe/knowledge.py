@@ -97,8 +97,10 @@ def _view_distributions(
     n_opt = len(batch[0].choices)
     if fmt.mode == "letter":
         views = [(s, r) for s in range(cfg.demo_sets) for r in range(cfg.permutations)]
-    else:  # continuation scores do not depend on option order: the views are the statements
+    elif fmt.name == "cloze":  # option order does not matter: the views are the statements
         views = [(s, 0) for s in range(len(fmt.cloze_contexts(batch[0])))]
+    else:  # continuation with k-shot demonstrations: the views are the demonstration sets
+        views = [(s, 0) for s in range(cfg.demo_sets)]
     dists = np.zeros((len(batch), len(views), n_opt))
     masses = np.zeros((len(batch), len(views)))
     for v, (s, r) in enumerate(views):
@@ -113,9 +115,14 @@ def _view_distributions(
             scores = scorer.letter_logprobs(prompts, ids)
             d, masses[:, v] = scores.distribution, scores.mass
         else:
-            pairs = [
-                (fmt.cloze_contexts(q)[s], " " + c) for q, ch in zip(batch, rotated, strict=True) for c in ch
-            ]
+            if fmt.name == "cloze":
+                contexts = [fmt.cloze_contexts(q)[s] for q in batch]
+            else:
+                contexts = [
+                    fmt.continuation_context(q, choose_demos(q, pool, cfg, s) if cfg.shots else [])
+                    for q in batch
+                ]
+            pairs = [(ctx, " " + c) for ctx, ch in zip(contexts, rotated, strict=True) for c in ch]
             cont = scorer.continuation_logprobs(pairs)
             denom = {"sum": lambda c: 1, "char": lambda c: c.chars, "token": lambda c: c.tokens}[
                 cfg.normalise
@@ -137,14 +144,14 @@ def probe(
 ) -> Iterator[ProbeRecord]:
     """Score every question under every view and yield its record, in input order."""
     is_known(cfg.known_rule, True, 1.0, 1.0, cfg.known_threshold)  # fail early on a bad rule name
-    if fmt.mode == "continuation" and cfg.shots:
+    if fmt.name == "cloze" and cfg.shots:
         raise ValueError(f"format {fmt.id} scores statements zero-shot; use shots=0")
     # Questions with the same number of options (and of cloze statements) are scored together.
     for start in range(0, len(questions), cfg.batch_questions):
         chunk = questions[start : start + cfg.batch_questions]
         by_width: dict[tuple[int, int], list[int]] = {}
         for i, q in enumerate(chunk):
-            statements = len(fmt.cloze_contexts(q)) if fmt.mode == "continuation" else 0
+            statements = len(fmt.cloze_contexts(q)) if fmt.name == "cloze" else 0
             by_width.setdefault((len(q.choices), statements), []).append(i)
         records: dict[int, ProbeRecord] = {}
         for idxs in by_width.values():
