@@ -94,3 +94,53 @@ class ProbeRecord:
         from dataclasses import asdict
 
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class GroupItem:
+    """One question in an IFT group and the answer the group teaches for it.
+
+    `kind` says where the target comes from: "gold" (the data's answer), "self" (the base model's
+    own prediction: self-aligning) or "counterfactual" (a wrong option chosen at random, micro-world).
+    """
+
+    question_id: str
+    target: int  # index into the question's options, in their original order
+    kind: str
+    gold: int
+    base_prediction: int
+    base_confidence: float
+
+    def to_json(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Group:
+    """An IFT group: items chosen so that groups differ in one factor only."""
+
+    name: str
+    description: str
+    items: tuple[GroupItem, ...]
+
+
+@dataclass(frozen=True)
+class SFTExample:
+    """A rendered training example: loss goes on `response` only (plus EOS)."""
+
+    id: str
+    group: str
+    question_id: str
+    prompt: str
+    response: str
+    target_text: str
+    target_letter: str | None  # None when the options are not shown
+    style: str
+    kind: str
+
+    def to_json(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return asdict(self)

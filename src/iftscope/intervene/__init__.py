@@ -1,0 +1,1 @@
+"""Intervene: IFT groups that differ in one factor only, and their rendered SFT examples."""

@@ -1,0 +1,123 @@
+"""Knowledge-intervened IFT groups from probe records (Ren et al.'s H, I, S and mixtures).
+
+Every group has the same size and differs from the others in one factor:
+- H (harmonious): questions the base model knows, gold targets;
+- I (incompatible): questions it confidently gets wrong, gold targets: new world knowledge;
+- S (self-aligning): exactly the items of I, target = the model's own (wrong) answer;
+- mix-r: the items of I, a seeded fraction r of them with S targets;
+- micro-world only, where ground truth allows them: unknown-gold (people never pretrained, true
+  facts) and counterfactual (known facts, a false value that contradicts pretraining).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from iftscope.types import Group, GroupItem, ProbeRecord, Question
+
+
+@dataclass(frozen=True)
+class InterveneConfig:
+    confidence: float = 0.5  # I and S: the base model's wrong answer has probability above this
+    mixtures: tuple[float, ...] = (0.5,)  # fractions of I items given self-aligning targets
+    micro_world: bool = True  # add unknown-gold and counterfactual when the data is a micro-world
+    size: int | None = None  # None: the largest size every group can have
+    seed: int = 0
+
+
+def _eligible(q: Question) -> bool:
+    """Micro-world: only IFT splits, never the held-out attribute (both are test sets)."""
+    m = q.metadata
+    if "split" not in m:
+        return True
+    return m["split"].endswith("_ift") and not m.get("held_out_attribute", False)
+
+
+def _item(q: Question, r: ProbeRecord, target: int, kind: str) -> GroupItem:
+    return GroupItem(q.id, target, kind, q.answer, r.prediction, r.confidence)
+
+
+def candidate_pools(
+    questions: Sequence[Question], records: Sequence[ProbeRecord], cfg: InterveneConfig
+) -> dict[str, list[tuple[Question, ProbeRecord]]]:
+    by_id = {r.question_id: r for r in records}
+    pairs = [(q, by_id[q.id]) for q in questions if q.id in by_id and _eligible(q)]
+    pools = {
+        "H": [(q, r) for q, r in pairs if r.known],
+        "I": [(q, r) for q, r in pairs if not r.correct and r.confidence > cfg.confidence],
+    }
+    if cfg.micro_world and any("known" in q.metadata for q, _ in pairs):
+        pools["unknown-gold"] = [(q, r) for q, r in pairs if not q.metadata["known"]]
+        pools["counterfactual"] = [(q, r) for q, r in pairs if q.metadata["known"] and r.known]
+    return pools
+
+
+def build_groups(
+    questions: Sequence[Question], records: Sequence[ProbeRecord], cfg: InterveneConfig
+) -> list[Group]:
+    """Seeded, equal-sized groups; I, S and the mixtures share exactly the same items."""
+    pools = candidate_pools(questions, records, cfg)
+    available = {name: len(p) for name, p in pools.items()}
+    size = cfg.size if cfg.size is not None else min(available.values())
+    short = {name: n for name, n in available.items() if n < size}
+    if size < 1 or short:
+        raise ValueError(
+            f"cannot build groups of {size} items: candidates per group {available} "
+            "(lower the size, or the confidence threshold for I)"
+        )
+    rng = random.Random(f"groups-{cfg.seed}")
+    chosen = {name: rng.sample(pool, size) for name, pool in sorted(pools.items())}
+    groups = [
+        Group(
+            "H",
+            "known to the base model; gold targets",
+            tuple(_item(q, r, q.answer, "gold") for q, r in chosen["H"]),
+        ),
+        Group(
+            "I",
+            "confidently wrong; gold targets (new knowledge)",
+            tuple(_item(q, r, q.answer, "gold") for q, r in chosen["I"]),
+        ),
+        Group(
+            "S",
+            "the items of I; the model's own answer as target (self-aligning)",
+            tuple(_item(q, r, r.prediction, "self") for q, r in chosen["I"]),
+        ),
+    ]
+    for ratio in cfg.mixtures:
+        k = round(ratio * size)
+        selfish = set(random.Random(f"mix-{cfg.seed}-{ratio}").sample(range(size), k))
+        items = tuple(
+            _item(q, r, r.prediction, "self") if i in selfish else _item(q, r, q.answer, "gold")
+            for i, (q, r) in enumerate(chosen["I"])
+        )
+        groups.append(
+            Group(f"mix-{ratio:g}", f"the items of I; {k} of {size} with self-aligning targets", items)
+        )
+    if "unknown-gold" in chosen:
+        groups.append(
+            Group(
+                "unknown-gold",
+                "people never pretrained; true facts",
+                tuple(_item(q, r, q.answer, "gold") for q, r in chosen["unknown-gold"]),
+            )
+        )
+        cf_rng = random.Random(f"counterfactual-{cfg.seed}")
+        groups.append(
+            Group(
+                "counterfactual",
+                "known facts; a false value that contradicts pretraining",
+                tuple(
+                    _item(
+                        q,
+                        r,
+                        cf_rng.choice([i for i in range(len(q.choices)) if i != q.answer]),
+                        "counterfactual",
+                    )
+                    for q, r in chosen["counterfactual"]
+                ),
+            )
+        )
+    return groups

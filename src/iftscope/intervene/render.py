@@ -1,0 +1,132 @@
+"""Groups -> SFT examples: a prompt template, a response style, and balanced answer letters.
+
+The style factor (answer only, or answer and explanation) is crossed with the knowledge factor, so
+knowledge and behaviour vary apart. When the options are shown, each example's options are reordered
+so that every group teaches each answer letter equally often (the paper's Llama-2-7B engineering
+targets were 61% "A" in H, 7% in I, 79% in S: a letter prior, not knowledge).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from iftscope.types import LETTERS, Group, GroupItem, Question, SFTExample
+
+VICUNA_SYSTEM = (
+    "A chat between a curious user and an artificial intelligence assistant. The assistant gives "
+    "helpful, detailed, and polite answers to the user's questions."
+)
+TEMPLATES = ("plain", "vicuna", "chat")
+STYLES = {
+    "answer": "the answer only",
+    "explained": "the answer, then an explanation (the data's, made consistent with the target)",
+}
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    template: str = "plain"  # plain (micro-world), vicuna (the paper), chat (the model's own)
+    show_options: bool = False  # list the options and answer with "C. text"
+    styles: tuple[str, ...] = ("answer",)
+    balance_letters: bool = True  # reorder options so each letter is taught equally often
+    seed: int = 0
+
+
+def explanation_for(q: Question, target: int) -> str:
+    """The data's explanation, made to support the target (micro-world: the value swapped)."""
+    if not q.explanation:
+        raise ValueError(f"question {q.id}: style 'explained' needs an explanation in the data")
+    if target == q.answer:
+        return q.explanation
+    gold, new = q.choices[q.answer], q.choices[target]
+    swapped, n = re.subn(rf"(?<!\w){re.escape(gold)}(?!\w)", new, q.explanation)
+    if n == 0:
+        raise ValueError(
+            f"question {q.id}: its explanation supports the gold answer and does not name it, so it "
+            f"cannot be made consistent with target {LETTERS[target]}; use style 'answer'"
+        )
+    return swapped
+
+
+def _positions(n_items: int, n_options: int, rng: random.Random) -> list[int]:
+    cycle = [i % n_options for i in range(n_items)]
+    rng.shuffle(cycle)
+    return cycle
+
+
+def _reorder(q: Question, target: int, position: int) -> tuple[list[str], int]:
+    others = [c for i, c in enumerate(q.choices) if i != target]
+    return others[:position] + [q.choices[target]] + others[position:], position
+
+
+def instruction(q: Question, choices: Sequence[str] | None) -> str:
+    lines = [q.question.strip()]
+    if choices is not None:
+        lines += [f"{LETTERS[i]}. {c}" for i, c in enumerate(choices)]
+    return "\n".join(lines)
+
+
+def wrap(template: str, text: str, chat: Callable[[str], str] | None = None) -> str:
+    """The prompt around an instruction; the response follows it directly."""
+    if template == "plain":
+        return f"Question: {text}\nAnswer:"
+    if template == "vicuna":
+        return f"{VICUNA_SYSTEM} USER: {text} ASSISTANT:"
+    if template == "chat":
+        if chat is None:
+            raise ValueError("template 'chat' needs the model's tokenizer (with a chat template)")
+        return chat(text)
+    raise ValueError(f"unknown template {template!r}; choose from {list(TEMPLATES)}")
+
+
+def render_group(
+    group: Group,
+    questions: dict[str, Question],
+    cfg: RenderConfig,
+    chat: Callable[[str], str] | None = None,
+) -> list[SFTExample]:
+    """One example per item and style, in item order."""
+    out = []
+    for style in cfg.styles:
+        if style not in STYLES:
+            raise ValueError(f"unknown style {style!r}; choose from {sorted(STYLES)}")
+        rng = random.Random(f"letters-{cfg.seed}-{group.name}-{style}")
+        n_opt = max(len(questions[it.question_id].choices) for it in group.items)
+        positions = _positions(len(group.items), n_opt, rng)
+        for item, pos in zip(group.items, positions, strict=True):
+            out.append(_example(group.name, item, questions[item.question_id], style, pos, cfg, chat))
+    return out
+
+
+def _example(
+    group: str, item: GroupItem, q: Question, style: str, pos: int, cfg: RenderConfig, chat
+) -> SFTExample:
+    text = q.choices[item.target]
+    letter = None
+    choices = None
+    if cfg.show_options:
+        if cfg.balance_letters:
+            choices, idx = _reorder(q, item.target, pos % len(q.choices))
+        else:
+            choices, idx = list(q.choices), item.target
+        letter = LETTERS[idx]
+        answer = f"{letter}. {text}"
+    else:
+        answer = text
+    response = " " + answer
+    if style == "explained":
+        response += " " + explanation_for(q, item.target).strip()
+    return SFTExample(
+        id=f"{group}/{style}/{q.id}",
+        group=group,
+        question_id=q.id,
+        prompt=wrap(cfg.template, instruction(q, choices), chat),
+        response=response,
+        target_text=text,
+        target_letter=letter,
+        style=style,
+        kind=item.kind,
+    )

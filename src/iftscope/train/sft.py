@@ -1,0 +1,210 @@
+"""Supervised fine-tuning: LoRA or full, one config, the same budget for every group.
+
+A short loop over the field's libraries: peft for LoRA, accelerate for devices and processes (the
+same code runs on one CPU, two CPU processes over gloo, or many GPUs with DDP/FSDP/DeepSpeed via
+`accelerate launch`). Batches are a function of the step (seeded epoch permutations), so a resumed
+run sees exactly the batches an uninterrupted one would. The loss is the mean over the response
+tokens of the *global* batch, whatever the number of processes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from iftscope.runs import atomic_dir, atomic_write_json
+from iftscope.train.labels import IGNORE, build_example, pad_batch
+from iftscope.types import SFTExample
+
+LLAMA_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+@dataclass(frozen=True)
+class SFTConfig:
+    steps: int = 400
+    batch_size: int = 32  # global: split across processes
+    lr: float = 3e-3
+    warmup: int = 20
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    lora: bool = True  # False: full fine-tuning
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.0
+    target_modules: tuple[str, ...] = LLAMA_MODULES
+    max_length: int = 256
+    checkpoint_every: int = 100
+    seed: int = 0
+
+
+def tokenize(examples: Sequence[SFTExample], tokenizer, max_length: int) -> list[tuple[list[int], list[int]]]:
+    """Prompt with the tokenizer's special tokens (BOS), response without: the boundary is exact."""
+    rows = []
+    for ex in examples:
+        prompt = tokenizer(ex.prompt)["input_ids"]
+        response = tokenizer(ex.response, add_special_tokens=False)["input_ids"]
+        rows.append(build_example(prompt, response, tokenizer.eos_token_id, max_length))
+    return rows
+
+
+def batch_indices(n: int, step: int, batch_size: int, seed: int) -> list[int]:
+    """The global batch of a step: consecutive slices of seeded per-epoch permutations."""
+    out: list[int] = []
+    start = step * batch_size
+    while len(out) < batch_size:
+        epoch, offset = divmod(start + len(out), n)
+        order = list(range(n))
+        random.Random(f"sft-{seed}-{epoch}").shuffle(order)
+        out += order[offset : offset + batch_size - len(out)]
+    return out
+
+
+def _prepare_model(base, cfg: SFTConfig):
+    if not cfg.lora:
+        return base
+    from peft import LoraConfig, get_peft_model
+
+    present = {name.rsplit(".", 1)[-1] for name, _ in base.named_modules()}
+    targets = [m for m in cfg.target_modules if m in present]
+    if not targets:
+        raise ValueError(f"none of the LoRA target modules {cfg.target_modules} is in this model")
+    lora = LoraConfig(
+        r=cfg.lora_r,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=targets,
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(base, lora)
+
+
+def _schedule(cfg: SFTConfig):
+    def factor(step: int) -> float:
+        if step < cfg.warmup:
+            return (step + 1) / cfg.warmup
+        return max(0.0, (cfg.steps - step) / max(1, cfg.steps - cfg.warmup))
+
+    return factor
+
+
+def train_sft(
+    base_model,
+    tokenizer,
+    examples: Sequence[SFTExample],
+    out: str | Path,
+    cfg: SFTConfig,
+    progress: bool = True,
+    evaluate: Callable[[Any, int], dict[str, float]] | None = None,
+    evaluate_every: int = 0,
+) -> dict[str, Any]:
+    """Fine-tune and save to `out/model` (adapter or full weights, safetensors); resumes from
+    `out/checkpoint`. `evaluate(model, step)` adds metrics to the log every `evaluate_every` steps."""
+    from accelerate import Accelerator
+
+    out = Path(out)
+    acc = Accelerator()
+    torch.manual_seed(cfg.seed)
+    rows = tokenize(examples, tokenizer, cfg.max_length)
+    if cfg.batch_size % acc.num_processes:
+        raise ValueError(f"batch_size {cfg.batch_size} is not divisible by {acc.num_processes} processes")
+    model = _prepare_model(base_model, cfg)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(cfg))
+    model, optimizer, scheduler = acc.prepare(model, optimizer, scheduler)
+    ckpt, start, log = out / "checkpoint", 0, []
+    if (ckpt / "state.json").exists():
+        acc.load_state(str(ckpt))
+        state = json.loads((ckpt / "state.json").read_text())
+        start, log = state["step"], state["log"]
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    bar = tqdm(
+        total=cfg.steps,
+        initial=start,
+        desc="sft",
+        unit="step",
+        disable=not (progress and acc.is_main_process),
+    )
+    t0, tokens = time.perf_counter(), 0
+    for step in range(start, cfg.steps):
+        model.train()
+        idx = batch_indices(len(rows), step, cfg.batch_size, cfg.seed)[acc.process_index :: acc.num_processes]
+        ids, labels, mask = (
+            torch.tensor(x, device=acc.device) for x in pad_batch([rows[i] for i in idx], pad)
+        )
+        logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+        target = labels[:, 1:]
+        token_loss = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.size(-1)), target.reshape(-1), ignore_index=IGNORE, reduction="sum"
+        )
+        count = (target != IGNORE).sum()
+        global_count = acc.reduce(count.detach().clone(), reduction="sum")
+        # DDP averages gradients over processes: scale so the result is the global token mean
+        acc.backward(token_loss * acc.num_processes / global_count)
+        if cfg.grad_clip:
+            acc.clip_grad_norm_(params, cfg.grad_clip)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        loss = (acc.reduce(token_loss.detach(), reduction="sum") / global_count).item()
+        tokens += int(acc.reduce(mask.sum(), reduction="sum").item())
+        row: dict[str, Any] = {"step": step + 1, "loss": round(loss, 5), "lr": scheduler.get_last_lr()[0]}
+        if evaluate and evaluate_every and ((step + 1) % evaluate_every == 0 or step + 1 == cfg.steps):
+            row.update(evaluate(acc.unwrap_model(model), step + 1))
+        log.append(row)
+        bar.set_postfix(loss=f"{loss:.3f}")
+        bar.update(1)
+        if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.steps:
+            _checkpoint(acc, ckpt, step + 1, log)
+    bar.close()
+    seconds = time.perf_counter() - t0
+    summary = {
+        "config": asdict(cfg),
+        "examples": len(rows),
+        "processes": acc.num_processes,
+        "resumed_from_step": start,
+        "seconds": round(seconds, 2),
+        "tokens_per_second": round(tokens / seconds, 1) if seconds and tokens else math.nan,
+        "final_loss": log[-1]["loss"] if log else None,
+        "trainable_parameters": sum(p.numel() for p in params),
+        "log": log,
+    }
+    acc.wait_for_everyone()
+    if acc.is_main_process:
+        with atomic_dir(out / "model") as tmp:
+            acc.unwrap_model(model).save_pretrained(tmp, safe_serialization=True)
+            tokenizer.save_pretrained(tmp)
+        atomic_write_json(out / "train.json", summary)
+    acc.wait_for_everyone()
+    return summary
+
+
+def _checkpoint(acc, path: Path, step: int, log: list[dict]) -> None:
+    """accelerate's full state (model, optimizer, scheduler, RNG of every process) plus our step
+    and log, written beside the old checkpoint and renamed over it once complete."""
+    tmp = path.with_name(path.name + ".tmp")
+    if acc.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    acc.wait_for_everyone()
+    acc.save_state(str(tmp))
+    acc.wait_for_everyone()
+    if acc.is_main_process:
+        (tmp / "state.json").write_text(json.dumps({"step": step, "log": log}))
+        old = path.with_name(path.name + ".old")
+        if path.exists():
+            os.replace(path, old)
+        os.replace(tmp, path)
+        shutil.rmtree(old, ignore_errors=True)
+    acc.wait_for_everyone()
