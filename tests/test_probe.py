@@ -146,7 +146,7 @@ def _key(fmt, cfg, qs):
 
 
 def test_every_format_is_registered_with_a_version():
-    assert set(FORMATS) == {"paper", "paper-original", "mmlu", "chat", "continuation", "cloze"}
+    assert set(FORMATS) == {"paper", "paper-original", "mmlu", "chat", "continuation", "cloze", "qa"}
     assert {f.id for f in FORMATS.values()} == {
         "paper@1",
         "paper-original@1",

@@ -91,7 +91,7 @@ def _probe(args: argparse.Namespace) -> int:
 
     try:
         fmt = get_format(args.format)
-        shots = args.shots if args.shots is not None else (0 if fmt.name == "cloze" else 5)
+        shots = args.shots if args.shots is not None else (0 if fmt.name in ("cloze", "qa") else 5)
         questions = [q for path in args.data for q in load_questions(path)]
         pool = [q for path in (args.pool or []) for q in load_questions(path)] or questions
         cfg = ProbeConfig(
@@ -249,6 +249,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--max-problems", type=int, default=20, help="problems listed per file")
     c.add_argument("--json", action="store_true", help="also print a JSON report")
     c.set_defaults(func=_data_check)
+
+    from iftscope.commands import intervene, train
+
+    intervene.register(sub)
+    train.register(sub)
     return parser
 
 

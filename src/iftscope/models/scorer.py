@@ -69,7 +69,8 @@ class HFScorer:
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         self.min_shared = min_shared  # shorter shared prefixes are not worth a separate pass; 0: never
-        params = inspect.signature(model.forward).parameters
+        inner = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft wraps
+        params = inspect.signature(inner.forward).parameters
         self._cache_kwarg = "cache" if "cache" in params else "past_key_values"  # transformers >= 5.2x
         # BOS as the tokenizer adds it by default unless told otherwise; recorded by callers.
         self.add_bos = (

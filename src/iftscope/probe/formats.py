@@ -95,7 +95,10 @@ class PromptFormat:
 
     def cloze_contexts(self, q: Question) -> list[str]:
         """Statements to continue, one view each: the question's own (the micro-world gives three
-        paraphrases), else the question and the answer cue."""
+        paraphrases), else the question and the answer cue. `qa` asks the question as the plain
+        SFT template does, so a tuned model is read the way it was trained."""
+        if self.name == "qa":
+            return [f"Question: {q.question.strip()}\n{self.answer_cue}"]
         return list(q.metadata.get("cloze_prompts") or [f"{q.question.strip()}\n{self.answer_cue}"])
 
 
@@ -157,6 +160,17 @@ FORMATS: dict[str, PromptFormat] = {
             "",
             "lm-evaluation-harness mmlu_continuation: k-shot 'Question: ...\\nAnswer: text', each "
             "option's text scored as the continuation (options not listed)",
+        ),
+        PromptFormat(
+            "qa",
+            1,
+            "continuation",
+            "",
+            "Answer:",
+            "",
+            "",
+            "zero-shot 'Question: ...\\nAnswer:' (the plain SFT template), each option's text scored as "
+            "the continuation: how a model tuned with that template is read",
         ),
         PromptFormat(
             "cloze",

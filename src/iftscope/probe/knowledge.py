@@ -97,7 +97,7 @@ def _view_distributions(
     n_opt = len(batch[0].choices)
     if fmt.mode == "letter":
         views = [(s, r) for s in range(cfg.demo_sets) for r in range(cfg.permutations)]
-    elif fmt.name == "cloze":  # option order does not matter: the views are the statements
+    elif fmt.name in ("cloze", "qa"):  # option order does not matter: the views are the statements
         views = [(s, 0) for s in range(len(fmt.cloze_contexts(batch[0])))]
     else:  # continuation with k-shot demonstrations: the views are the demonstration sets
         views = [(s, 0) for s in range(cfg.demo_sets)]
@@ -115,7 +115,7 @@ def _view_distributions(
             scores = scorer.letter_logprobs(prompts, ids)
             d, masses[:, v] = scores.distribution, scores.mass
         else:
-            if fmt.name == "cloze":
+            if fmt.name in ("cloze", "qa"):
                 contexts = [fmt.cloze_contexts(q)[s] for q in batch]
             else:
                 contexts = [
@@ -144,14 +144,14 @@ def probe(
 ) -> Iterator[ProbeRecord]:
     """Score every question under every view and yield its record, in input order."""
     is_known(cfg.known_rule, True, 1.0, 1.0, cfg.known_threshold)  # fail early on a bad rule name
-    if fmt.name == "cloze" and cfg.shots:
+    if fmt.name in ("cloze", "qa") and cfg.shots:
         raise ValueError(f"format {fmt.id} scores statements zero-shot; use shots=0")
     # Questions with the same number of options (and of cloze statements) are scored together.
     for start in range(0, len(questions), cfg.batch_questions):
         chunk = questions[start : start + cfg.batch_questions]
         by_width: dict[tuple[int, int], list[int]] = {}
         for i, q in enumerate(chunk):
-            statements = len(fmt.cloze_contexts(q)) if fmt.name == "cloze" else 0
+            statements = len(fmt.cloze_contexts(q)) if fmt.name in ("cloze", "qa") else 0
             by_width.setdefault((len(q.choices), statements), []).append(i)
         records: dict[int, ProbeRecord] = {}
         for idxs in by_width.values():

@@ -1,0 +1,78 @@
+"""The intervene stage's I/O: probe folder + questions in, groups and SFT examples out."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from statistics import mean
+from typing import Any
+
+from iftscope.intervene.groups import InterveneConfig, build_groups
+from iftscope.intervene.render import RenderConfig, render_group
+from iftscope.runs import atomic_dir, atomic_write_json
+from iftscope.types import Group, ProbeRecord, Question, SFTExample
+
+
+def read_probe_records(probe_dir: str | Path) -> list[ProbeRecord]:
+    path = Path(probe_dir) / "records.jsonl"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no probe records (run `iftscope probe` first, to completion)")
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return [ProbeRecord(**{**r, "distribution": tuple(r["distribution"])}) for r in rows]
+
+
+def read_examples(path: str | Path, style: str | None = None) -> list[SFTExample]:
+    rows = []
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        try:
+            rows.append(SFTExample(**json.loads(line)))
+        except (TypeError, json.JSONDecodeError) as e:
+            raise ValueError(f"{path}:{n}: not an SFT example: {e}") from e
+    return [r for r in rows if style is None or r.style == style]
+
+
+def describe(groups: Sequence[Group], examples: dict[str, list[SFTExample]]) -> dict[str, Any]:
+    """What each group is made of: size, target kinds, the base model's confidence, letters."""
+    out = {}
+    for g in groups:
+        out[g.name] = {
+            "description": g.description,
+            "size": len(g.items),
+            "kinds": dict(Counter(it.kind for it in g.items)),
+            "mean_base_confidence": round(mean(it.base_confidence for it in g.items), 4),
+            "target_letters": dict(Counter(e.target_letter for e in examples[g.name] if e.target_letter)),
+        }
+    return out
+
+
+def run_intervene(
+    questions: Sequence[Question],
+    records: Sequence[ProbeRecord],
+    out: str | Path,
+    cfg: InterveneConfig,
+    render: RenderConfig,
+) -> dict[str, Any]:
+    """Write OUT/groups.json, OUT/examples/<group>.jsonl (every style) and OUT/summary.json, all at once."""
+    groups = build_groups(questions, records, cfg)
+    by_id = {q.id: q for q in questions}
+    examples = {g.name: render_group(g, by_id, render) for g in groups}
+    summary = {
+        "intervene": asdict(cfg),
+        "render": asdict(render),
+        "groups": describe(groups, examples),
+    }
+    with atomic_dir(out) as tmp:
+        (tmp / "examples").mkdir()
+        for name, rows in examples.items():
+            text = "".join(json.dumps(e.to_json(), ensure_ascii=False) + "\n" for e in rows)
+            (tmp / "examples" / f"{name}.jsonl").write_text(text, encoding="utf-8")
+        groups_json = [
+            {"name": g.name, "description": g.description, "items": [it.to_json() for it in g.items]}
+            for g in groups
+        ]
+        (tmp / "groups.json").write_text(json.dumps(groups_json, indent=1), encoding="utf-8")
+        atomic_write_json(tmp / "summary.json", summary)
+    return summary
