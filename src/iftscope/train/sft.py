@@ -113,7 +113,7 @@ def train_sft(
     from accelerate import Accelerator
 
     out = Path(out)
-    acc = Accelerator()
+    acc = Accelerator(cpu=not torch.cuda.is_available())  # several CPU processes: gloo
     torch.manual_seed(cfg.seed)
     rows = tokenize(examples, tokenizer, cfg.max_length)
     if cfg.batch_size % acc.num_processes:
@@ -122,7 +122,9 @@ def train_sft(
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(cfg))
-    model, optimizer, scheduler = acc.prepare(model, optimizer, scheduler)
+    model, optimizer = acc.prepare(model, optimizer)
+    # not prepared: accelerate would step it once per process, but our batch is already global
+    acc.register_for_checkpointing(scheduler)
     ckpt, start, log = out / "checkpoint", 0, []
     if (ckpt / "state.json").exists():
         acc.load_state(str(ckpt))
