@@ -162,8 +162,11 @@ def compare(label, model, tok, questions, pool, domain, shots, reps, batch, work
 
     lm = HFLM(pretrained=model, tokenizer=tok, batch_size=batch, device="cpu")
     test, dev = workdir / f"{label}-test.jsonl", workdir / f"{label}-dev.jsonl"
+
     def plain(q):  # the columns both splits share
-        return json.dumps({"id": q.id, "question": q.question, "choices": list(q.choices), "answer": q.answer})
+        return json.dumps(
+            {"id": q.id, "question": q.question, "choices": list(q.choices), "answer": q.answer}
+        )
 
     test.write_text("".join(plain(q) + "\n" for q in questions))
     dev.write_text("".join(plain(q) + "\n" for q in pool[: shots + 1]))
