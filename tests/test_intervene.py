@@ -37,7 +37,8 @@ def test_groups_have_equal_sizes_and_differ_in_one_factor(tiny_world):
     groups = {
         g.name: g for g in build_groups(questions, fake_probe(questions), InterveneConfig(mixtures=(0.5,)))
     }
-    assert list(groups) == ["H", "I", "S", "mix-0.5", "unknown-gold", "counterfactual"]
+    assert list(groups) == ["H", "I", "S", "mix-0.5", "I-context", "unknown-gold", "counterfactual"]
+    assert groups["I-context"].items == groups["I"].items and groups["I-context"].open_book
     assert len({len(g.items) for g in groups.values()}) == 1
     by_id = {q.id: q for q in questions}
     ids = [it.question_id for it in groups["I"].items]
@@ -88,6 +89,10 @@ def test_letters_are_balanced_and_explanations_follow_the_target(tiny_world):
     assert ex.target_text in explained.response and gold not in explained.response.split(". ", 1)[1]
     unbalanced = render_group(s_group, by_id, RenderConfig(show_options=True, balance_letters=False))
     assert [e.target_letter for e in unbalanced] == ["ABCD"[it.target] for it in s_group.items]
+    i_context = next(g for g in groups if g.name == "I-context")
+    open_book = render_group(i_context, by_id, RenderConfig())[0]
+    q0 = by_id[open_book.question_id]
+    assert open_book.prompt == f"Context: {q0.explanation}\nQuestion: {q0.question}\nAnswer:"
     hidden = render_group(s_group, by_id, RenderConfig(template="vicuna"))
     assert hidden[0].prompt.endswith(f"USER: {q.question} ASSISTANT:") and hidden[0].target_letter is None
 

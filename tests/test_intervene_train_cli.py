@@ -26,7 +26,7 @@ def test_intervene_then_train(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "S: " in out and "counterfactual" in out
     summary = json.loads((groups / "summary.json").read_text())
-    assert set(summary["groups"]) == {"H", "I", "S", "mix-0.5", "unknown-gold", "counterfactual"}
+    assert set(summary["groups"]) == {"H", "I", "S", "mix-0.5", "I-context", "unknown-gold", "counterfactual"}
     lines = (groups / "examples" / "H.jsonl").read_text().splitlines()
     assert len(lines) == 2 * summary["groups"]["H"]["size"]
 

@@ -124,6 +124,7 @@ class Group:
     name: str
     description: str
     items: tuple[GroupItem, ...]
+    open_book: bool = False  # the supporting fact goes in the prompt (the paper's contextualized I)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ Every group has the same size and differs from the others in one factor:
 - I (incompatible): questions it confidently gets wrong, gold targets: new world knowledge;
 - S (self-aligning): exactly the items of I, target = the model's own (wrong) answer;
 - mix-r: the items of I, a seeded fraction r of them with S targets;
+- I-context: the items of I, gold targets, the supporting fact in the prompt (open book);
 - micro-world only, where ground truth allows them: unknown-gold (people never pretrained, true
   facts) and counterfactual (known facts, a false value that contradicts pretraining).
 """
@@ -23,6 +24,7 @@ class InterveneConfig:
     confidence: float = 0.5  # I and S: the base model's wrong answer has probability above this
     mixtures: tuple[float, ...] = (0.5,)  # fractions of I items given self-aligning targets
     micro_world: bool = True  # add unknown-gold and counterfactual when the data is a micro-world
+    contextualized: bool = True  # add I-context when every I item has an explanation
     size: int | None = None  # None: the largest size every group can have
     seed: int = 0
 
@@ -95,6 +97,15 @@ def build_groups(
         )
         groups.append(
             Group(f"mix-{ratio:g}", f"the items of I; {k} of {size} with self-aligning targets", items)
+        )
+    if cfg.contextualized and all(q.explanation for q, _ in chosen["I"]):
+        groups.append(
+            Group(
+                "I-context",
+                "the items of I; gold targets; the supporting fact in the prompt (open book)",
+                groups[1].items,
+                open_book=True,
+            )
         )
     if "unknown-gold" in chosen:
         groups.append(

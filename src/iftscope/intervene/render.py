@@ -69,10 +69,14 @@ def instruction(q: Question, choices: Sequence[str] | None) -> str:
     return "\n".join(lines)
 
 
-def wrap(template: str, text: str, chat: Callable[[str], str] | None = None) -> str:
-    """The prompt around an instruction; the response follows it directly."""
+def wrap(
+    template: str, text: str, chat: Callable[[str], str] | None = None, context: str | None = None
+) -> str:
+    """The prompt around an instruction (and an open-book context); the response follows it."""
     if template == "plain":
-        return f"Question: {text}\nAnswer:"
+        return (f"Context: {context}\n" if context else "") + f"Question: {text}\nAnswer:"
+    if context:
+        text = f"Context: {context}\n{text}"
     if template == "vicuna":
         return f"{VICUNA_SYSTEM} USER: {text} ASSISTANT:"
     if template == "chat":
@@ -97,12 +101,13 @@ def render_group(
         n_opt = max(len(questions[it.question_id].choices) for it in group.items)
         positions = _positions(len(group.items), n_opt, rng)
         for item, pos in zip(group.items, positions, strict=True):
-            out.append(_example(group.name, item, questions[item.question_id], style, pos, cfg, chat))
+            q = questions[item.question_id]
+            out.append(_example(group.name, item, q, style, pos, cfg, chat, group.open_book))
     return out
 
 
 def _example(
-    group: str, item: GroupItem, q: Question, style: str, pos: int, cfg: RenderConfig, chat
+    group: str, item: GroupItem, q: Question, style: str, pos: int, cfg: RenderConfig, chat, open_book: bool
 ) -> SFTExample:
     text = q.choices[item.target]
     letter = None
@@ -119,11 +124,12 @@ def _example(
     response = " " + answer
     if style == "explained":
         response += " " + explanation_for(q, item.target).strip()
+    context = explanation_for(q, item.target).strip() if open_book else None
     return SFTExample(
         id=f"{group}/{style}/{q.id}",
         group=group,
         question_id=q.id,
-        prompt=wrap(cfg.template, instruction(q, choices), chat),
+        prompt=wrap(cfg.template, instruction(q, choices), chat, context),
         response=response,
         target_text=text,
         target_letter=letter,
