@@ -92,7 +92,7 @@ def test_letters_are_balanced_and_explanations_follow_the_target(tiny_world):
     i_context = next(g for g in groups if g.name == "I-context")
     open_book = render_group(i_context, by_id, RenderConfig())[0]
     q0 = by_id[open_book.question_id]
-    assert open_book.prompt == f"Context: {q0.explanation}\nQuestion: {q0.question}\nAnswer:"
+    assert open_book.prompt == f"{q0.explanation}\nQuestion: {q0.question}\nAnswer:"
     hidden = render_group(s_group, by_id, RenderConfig(template="vicuna"))
     assert hidden[0].prompt.endswith(f"USER: {q.question} ASSISTANT:") and hidden[0].target_letter is None
 

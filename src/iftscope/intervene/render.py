@@ -74,7 +74,8 @@ def wrap(
 ) -> str:
     """The prompt around an instruction (and an open-book context); the response follows it."""
     if template == "plain":
-        return (f"Context: {context}\n" if context else "") + f"Question: {text}\nAnswer:"
+        # the fact sentence alone: every word of it is in the micro-world's vocabulary
+        return (f"{context}\n" if context else "") + f"Question: {text}\nAnswer:"
     if context:
         text = f"Context: {context}\n{text}"
     if template == "vicuna":
