@@ -149,6 +149,49 @@ def _probe(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_probe_options(p: argparse.ArgumentParser) -> None:
+    """The probe's options, shared by the commands that probe (probe, curate)."""
+    p.add_argument("--model", required=True, help="Hugging Face model folder or hub id")
+    p.add_argument("--data", required=True, nargs="+", type=Path, help="question files to probe")
+    p.add_argument("--pool", nargs="+", type=Path, help="demonstration pool (default: the data itself)")
+    p.add_argument(
+        "--format", default="paper", help="paper, paper-original, mmlu, chat, continuation or cloze"
+    )
+    p.add_argument("--shots", type=int, help="demonstrations (default 5; 0 for cloze)")
+    p.add_argument("--demo-sets", type=int, default=1, help="random demonstration sets averaged")
+    p.add_argument(
+        "--demos",
+        default="shared",
+        choices=["shared", "per-question", "first"],
+        help="shared = one seeded random set for all questions (its prefix is encoded once); "
+        "per-question = a seeded set per question; first = the pool's first k (the paper's fixed set)",
+    )
+    p.add_argument("--permutations", type=int, default=1, help="cyclic option rotations averaged")
+    p.add_argument("--normalise", default="sum", choices=["sum", "char", "token"], help="cloze scoring")
+    p.add_argument(
+        "--known-rule",
+        default="generative",
+        choices=["generative", "confident", "argmax"],
+        help="when a question counts as known: generative = the model gives the gold answer "
+        "probability >= threshold over its whole vocabulary; confident = gold is the argmax with "
+        "share > threshold among the options; argmax = gold is the argmax (the paper's 'correct')",
+    )
+    p.add_argument("--known-threshold", type=float, default=0.5)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--adapter", type=Path, help="PEFT adapter folder")
+    p.add_argument("--dtype", default="float32", help="float32, bfloat16, float16 or auto")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument(
+        "--cache-dir",
+        type=Path,
+        help="score cache, keyed by the model's weights, tokenizer and adapter contents "
+        "(default: $IFTSCOPE_CACHE or ~/.cache/iftscope)",
+    )
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write cached scores")
+    p.add_argument("--quiet", action="store_true")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="iftscope",
@@ -192,46 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
         "record per question) and DIR/summary.json; an interrupted probe resumes.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--model", required=True, help="Hugging Face model folder or hub id")
-    p.add_argument("--data", required=True, nargs="+", type=Path, help="question files to probe")
-    p.add_argument("--pool", nargs="+", type=Path, help="demonstration pool (default: the data itself)")
+    add_probe_options(p)
     p.add_argument("--out", required=True, type=Path, help="output folder")
-    p.add_argument(
-        "--format", default="paper", help="paper, paper-original, mmlu, chat, continuation or cloze"
-    )
-    p.add_argument("--shots", type=int, help="demonstrations (default 5; 0 for cloze)")
-    p.add_argument("--demo-sets", type=int, default=1, help="random demonstration sets averaged")
-    p.add_argument(
-        "--demos",
-        default="shared",
-        choices=["shared", "per-question", "first"],
-        help="shared = one seeded random set for all questions (its prefix is encoded once); "
-        "per-question = a seeded set per question; first = the pool's first k (the paper's fixed set)",
-    )
-    p.add_argument("--permutations", type=int, default=1, help="cyclic option rotations averaged")
-    p.add_argument("--normalise", default="sum", choices=["sum", "char", "token"], help="cloze scoring")
-    p.add_argument(
-        "--known-rule",
-        default="generative",
-        choices=["generative", "confident", "argmax"],
-        help="when a question counts as known: generative = the model gives the gold answer "
-        "probability >= threshold over its whole vocabulary; confident = gold is the argmax with "
-        "share > threshold among the options; argmax = gold is the argmax (the paper's 'correct')",
-    )
-    p.add_argument("--known-threshold", type=float, default=0.5)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--adapter", type=Path, help="PEFT adapter folder")
-    p.add_argument("--dtype", default="float32", help="float32, bfloat16, float16 or auto")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument(
-        "--cache-dir",
-        type=Path,
-        help="score cache, keyed by the model's weights, tokenizer and adapter contents "
-        "(default: $IFTSCOPE_CACHE or ~/.cache/iftscope)",
-    )
-    p.add_argument("--no-cache", action="store_true", help="neither read nor write cached scores")
-    p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_probe)
 
     d = sub.add_parser("data", help="multiple-choice data tools")
@@ -250,10 +255,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true", help="also print a JSON report")
     c.set_defaults(func=_data_check)
 
-    from iftscope.commands import intervene, train
+    from iftscope.commands import curate, intervene, train
 
     intervene.register(sub)
     train.register(sub)
+    curate.register(sub)
     return parser
 
 
