@@ -1,0 +1,1 @@
+"""Analyse: consistency between base and tuned models, and honest statistics."""
