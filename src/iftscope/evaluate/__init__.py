@@ -1,0 +1,1 @@
+"""Evaluate: zero-shot QA of base and tuned models on named test sets."""

@@ -1,0 +1,1 @@
+"""Study: a recipe runs every stage into one run folder and reports."""
