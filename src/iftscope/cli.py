@@ -256,7 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=_data_check)
 
     from iftscope.commands import curate, intervene, train
+    from iftscope.commands import run as run_command
 
+    run_command.register(sub)
     intervene.register(sub)
     train.register(sub)
     curate.register(sub)

@@ -1,0 +1,65 @@
+"""`iftscope run`: the whole study from a recipe, into one run folder, with a report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def run(args: argparse.Namespace) -> int:
+    from iftscope.study.recipe import RecipeError, load_recipe
+    from iftscope.study.runner import Study
+
+    recipe, overrides = args.recipe, list(args.overrides)
+    if recipe is not None and "=" in recipe and not Path(recipe).exists():
+        overrides.insert(0, recipe)  # `iftscope run train.steps=100`: no recipe, only overrides
+        recipe = None
+    try:
+        cfg, _ = load_recipe(_shipped(recipe), overrides)
+    except RecipeError as e:
+        print(f"iftscope run: error: {e}", file=sys.stderr)
+        return 2
+    out = args.out or Path("runs") / cfg.name
+    try:
+        result = Study(cfg, out, progress=not args.quiet).run()
+    except (ValueError, FileNotFoundError) as e:
+        print(f"iftscope run: error: {e}", file=sys.stderr)
+        return 2
+    from iftscope.report.render import write_report
+
+    paths = write_report(out)
+    print(result["verdict"])
+    print(f"stage times (s): {result['stage_seconds']}")
+    print(f"report: {paths['html']}  summary: {paths['markdown']}  data: {out / 'analysis' / 'summary.json'}")
+    return 0
+
+
+def _shipped(recipe: str | None) -> str | Path | None:
+    """A recipe path, or the name of a shipped recipe (`iftscope run smoke`)."""
+    if recipe is None or Path(recipe).exists():
+        return recipe
+    shipped = Path(__file__).resolve().parents[1] / "recipes" / f"{recipe}.yaml"
+    return shipped if shipped.exists() else recipe
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "run",
+        help="run the whole study from a recipe (default: the micro-world study) and write a report",
+        description="World (or your model and data), probe, IFT groups (H, I, S, mixtures, I-context, "
+        "unknown-gold, counterfactual) x styles x seeds, training with the same budget, evaluation on "
+        "every test set, analysis with CIs and paired tests, and one HTML report. Every stage is "
+        "skipped when its output exists: a killed run completes when rerun. Examples:\n"
+        "  iftscope run                      # the default micro-world study\n"
+        "  iftscope run smoke                # a shipped recipe by name (smoke, default, paper, paper-lora)\n"
+        "  iftscope run my.yaml train.steps=200 seeds=[0,1]",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "recipe", nargs="?", help="YAML recipe or shipped recipe name (default: the micro-world study)"
+    )
+    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.steps=200")
+    p.add_argument("--out", type=Path, help="run folder (default: runs/<recipe name>)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=run)

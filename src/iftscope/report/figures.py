@@ -1,0 +1,103 @@
+"""The report's figures, drawn with matplotlib and returned as base64 PNGs (works offline)."""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def accuracy_bars(result: dict[str, Any]) -> str:
+    """Groups x test sets: mean accuracy with 95% CI over seeds, the base model as a line."""
+    table = result["table"]
+    keys = [k for k in table if k != "base"]
+    sets = sorted({s for k in keys for s in table[k]})
+    fig, axes = plt.subplots(1, len(sets), figsize=(4.2 * len(sets), 3.6), squeeze=False)
+    for ax, s in zip(axes[0], sets, strict=True):
+        means = [table[k].get(s, {}).get("accuracy", {}).get("mean", float("nan")) for k in keys]
+        errs = []
+        for k, m in zip(keys, means, strict=True):
+            ci = table[k].get(s, {}).get("accuracy", {}).get("ci")
+            errs.append((m - ci[0], ci[1] - m) if ci else (0, 0))
+        ax.bar(
+            range(len(keys)),
+            means,
+            yerr=list(zip(*errs, strict=True)) if errs else None,
+            capsize=3,
+            color="#4c78a8",
+        )
+        base = table["base"].get(s, {}).get("accuracy", {}).get("mean")
+        if base is not None:
+            ax.axhline(base, color="#e45756", linestyle="--", label="base")
+            ax.legend(fontsize=8)
+        ax.set_xticks(range(len(keys)), keys, rotation=60, ha="right", fontsize=8)
+        ax.set_ylim(0, 1)
+        ax.set_title(s, fontsize=10)
+        ax.set_ylabel("accuracy")
+    return _png(fig)
+
+
+def consistency_scatter(result: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+    """Consistency with the base model (Spearman) vs tuned accuracy, one point per run and set."""
+    fig, ax = plt.subplots(figsize=(5.2, 3.8))
+    for s in sorted({r["set"] for r in rows}):
+        rs = [r for r in rows if r["set"] == s and r["spearman"] is not None]
+        ax.scatter([r["spearman"] for r in rs], [r["accuracy"] for r in rs], label=s, s=18, alpha=0.8)
+    pc = result.get("partial_correlation")
+    title = "consistency vs accuracy"
+    if pc and pc.get("r") == pc.get("r"):
+        title += f"\npartial r = {pc['r']:.2f} (controlling base accuracy), p = {pc['p_value']:.3g}"
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("Spearman(base, tuned) option distributions")
+    ax.set_ylabel("tuned accuracy")
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def loss_curves(result: dict[str, Any]) -> str:
+    """Training loss per group (first seed, first style)."""
+    fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    style, seen = result["main_style"], set()
+    for key, tr in sorted(result["training"].items()):
+        group, st, _ = key.split("/")
+        if st != style or group in seen or not tr.get("loss_curve"):
+            continue
+        seen.add(group)
+        ax.plot(range(1, len(tr["loss_curve"]) + 1), tr["loss_curve"], label=group, linewidth=1)
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (response tokens)")
+    ax.set_title(f"training loss, style '{style}'", fontsize=9)
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def coverage_bars(probe: dict[str, Any]) -> str:
+    """What the base model already knew, per domain."""
+    per = probe.get("per_domain", {})
+    names = list(per)
+    fig, ax = plt.subplots(figsize=(5.2, 3.2))
+    ax.bar(
+        range(len(names)),
+        [per[n].get("known", per[n]["accuracy"]) for n in names],
+        color="#72b7b2",
+        label="known",
+    )
+    ax.plot(range(len(names)), [per[n]["accuracy"] for n in names], "o", color="#333", label="accuracy")
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.set_title("base model coverage", fontsize=9)
+    ax.legend(fontsize=7)
+    return _png(fig)

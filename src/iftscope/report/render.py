@@ -1,0 +1,125 @@
+"""One self-contained HTML report (figures embedded, every dataset string escaped) and a Markdown
+summary, from the analysis of a run folder."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from iftscope.analyse.consistency import kl
+from iftscope.report import figures
+from iftscope.runs import atomic_write_text, read_json
+from iftscope.types import LETTERS
+
+TEMPLATE = Path(__file__).with_name("report.html.j2")
+
+
+def _fmt_acc(cell: dict[str, Any] | None) -> str:
+    if not cell:
+        return "–"
+    ci = cell.get("ci")
+    return f"{cell['mean']:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+
+
+def drilldown(out: Path, result: dict[str, Any], group: str = "I", top: int = 10) -> dict[str, Any]:
+    """The questions whose option distribution moved most (KL base -> tuned) in one tuned model."""
+    s, style = result["main_set"], result["main_style"]
+    runs = sorted(k for k in result["training"] if k.startswith(f"{group}/{style}/"))
+    if not runs:
+        return {"run": None, "set": s, "rows": []}
+    tuned_path = out / "eval" / runs[0] / f"records-{s}.jsonl"
+    base_path = out / "eval" / "base" / f"records-{s}.jsonl"
+    if not tuned_path.exists() or not base_path.exists():
+        return {"run": None, "set": s, "rows": []}
+    base = {r["question_id"]: r for r in map(json.loads, base_path.read_text().splitlines())}
+    questions = _questions(out)
+    rows = []
+    for t in map(json.loads, tuned_path.read_text().splitlines()):
+        b = base[t["question_id"]]
+        q = questions.get(t["question_id"], {})
+        rows.append({
+            "id": t["question_id"], "question": q.get("question", ""), "choices": q.get("choices", []),
+            "gold": LETTERS[t["gold"]], "base": [round(x, 3) for x in b["distribution"]],
+            "tuned": [round(x, 3) for x in t["distribution"]], "kl": kl(b["distribution"], t["distribution"]),
+        })  # fmt: skip
+    return {"run": runs[0], "set": s, "rows": sorted(rows, key=lambda r: -r["kl"])[:top]}
+
+
+def _questions(out: Path) -> dict[str, dict[str, Any]]:
+    path = out / "world" / "questions.jsonl"
+    if not path.exists():
+        return {}
+    return {q["id"]: q for q in map(json.loads, path.read_text(encoding="utf-8").splitlines())}
+
+
+def write_report(out: str | Path) -> dict[str, Path]:
+    out = Path(out)
+    result = read_json(out / "analysis" / "summary.json")
+    rows = list(csv.DictReader((out / "analysis" / "runs.csv").open()))
+    for r in rows:
+        for k, v in r.items():
+            if k not in ("group", "style", "set"):
+                r[k] = float(v) if v not in ("", "None") else None
+    table = result["table"]
+    sets = sorted({s for k, v in table.items() for s in v})
+    context = {
+        "result": result,
+        "sets": sets,
+        "table_rows": [(k, [_fmt_acc(table[k].get(s, {}).get("accuracy")) for s in sets]) for k in table],
+        "consistency_rows": [
+            (k, s, table[k][s]) for k in table if k != "base" for s in sets if s in table[k]
+        ],
+        "figures": {
+            "accuracy": figures.accuracy_bars(result),
+            "consistency": figures.consistency_scatter(result, rows),
+            "loss": figures.loss_curves(result),
+            "coverage": figures.coverage_bars(result["probe"]),
+        },
+        "drilldown": drilldown(out, result),
+        "manifest": read_json(out / "manifest.json"),
+        "recipe": (out / "recipe.yaml").read_text(encoding="utf-8"),
+    }
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    html = env.from_string(TEMPLATE.read_text(encoding="utf-8")).render(**context)
+    paths = {"html": out / "report" / "report.html", "markdown": out / "report" / "summary.md"}
+    atomic_write_text(paths["html"], html)
+    atomic_write_text(paths["markdown"], markdown(result, sets))
+    return paths
+
+
+def markdown(result: dict[str, Any], sets: list[str]) -> str:
+    table = result["table"]
+    lines = [
+        "# iftscope study",
+        "",
+        f"**Verdict.** {result['verdict']}",
+        "",
+        "## Accuracy (mean [95% CI] over seeds)",
+        "",
+    ]
+    lines += ["| group/style | " + " | ".join(sets) + " |", "| --- |" + " --- |" * len(sets)]
+    for k in table:
+        lines.append(
+            f"| {k} | " + " | ".join(_fmt_acc(table[k].get(s, {}).get("accuracy")) for s in sets) + " |"
+        )
+    lines += ["", "## Paired tests (H minus group, questions paired within seeds)", ""]
+    lines += ["| set | style | group | difference | 95% CI | p |", "| --- | --- | --- | --- | --- | --- |"]
+    for t in result["paired_tests"]:
+        lines.append(
+            f"| {t['set']} | {t['style']} | {t['b']} | {t['difference']:+.3f} | "
+            f"[{t['ci_low']:+.3f}, {t['ci_high']:+.3f}] | {t['p_value']:.3g} |"
+        )
+    pc = result.get("partial_correlation")
+    if pc:
+        lines += [
+            "",
+            "Partial correlation of consistency (Spearman) with tuned accuracy, controlling for base "
+            f"accuracy: r = {pc['r']:.3f}, permutation p = {pc['p_value']:.3g} (n = {pc['n']}; "
+            f"the paper's form: {pc['paper_spearman']:.3f}).",
+        ]
+    lines += ["", "## Stage times (s)", "", ", ".join(f"{k} {v}" for k, v in result["stage_seconds"].items())]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,139 @@
+"""Across runs: groups x test sets with CIs over seeds, paired tests, consistency, the verdict."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from iftscope.analyse.stats import mean_ci, paired_bootstrap, partial_correlation
+from iftscope.runs import atomic_write_text, read_json
+from iftscope.study.recipe import StudyConfig
+
+CONSISTENCY_KEYS = ("argmax_agreement", "kappa", "spearman", "kl_base_tuned", "kl_tuned_base", "cosine")
+
+
+def tidy_rows(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per run and test set: the long table every figure is drawn from."""
+    rows = []
+    for r in runs:
+        for s, m in r["metrics"].items():
+            c = m.get("consistency", {})
+            rows.append(
+                {"group": r["group"], "style": r["style"], "seed": r["seed"], "set": s, "n": m["n"],
+                 "accuracy": m["accuracy"], **{k: c.get(k) for k in CONSISTENCY_KEYS}}
+            )  # fmt: skip
+    return rows
+
+
+def _correct(out: Path, name: str, s: str) -> dict[str, bool]:
+    path = out / "eval" / name / f"records-{s}.jsonl"
+    return {json.loads(x)["question_id"]: json.loads(x)["correct"] for x in path.read_text().splitlines()}
+
+
+def paired_tests(out: Path, runs: Sequence[dict[str, Any]], reference: str = "H") -> list[dict[str, Any]]:
+    """Reference group vs every other, per style and test set, questions paired within each seed."""
+    tests = []
+    keys = sorted({(r["style"], s) for r in runs for s in r["metrics"]})
+    groups = sorted({r["group"] for r in runs} - {reference})
+    seeds = sorted({r["seed"] for r in runs})
+    for style, s in keys:
+        for g in groups:
+            a, b = [], []
+            for seed in seeds:
+                ref, other = f"{reference}/{style}/s{seed}", f"{g}/{style}/s{seed}"
+                if not (out / "eval" / ref).exists() or not (out / "eval" / other).exists():
+                    continue
+                ca, cb = _correct(out, ref, s), _correct(out, other, s)
+                common = sorted(set(ca) & set(cb))
+                a += [float(ca[q]) for q in common]
+                b += [float(cb[q]) for q in common]
+            if a:
+                tests.append({"set": s, "style": style, "a": reference, "b": g, **paired_bootstrap(a, b)})
+    return tests
+
+
+def headline(rows: Sequence[dict[str, Any]], base: dict[str, Any]) -> dict[str, Any]:
+    """group/style -> set -> accuracy mean, CI, per-seed values, and consistency means."""
+    table: dict[str, Any] = {"base": {s: {"accuracy": mean_ci([m["accuracy"]])} for s, m in base.items()}}
+    for key in sorted({(r["group"], r["style"]) for r in rows}):
+        cell: dict[str, Any] = {}
+        for s in sorted({r["set"] for r in rows}):
+            rs = sorted(
+                (r for r in rows if (r["group"], r["style"]) == key and r["set"] == s),
+                key=lambda r: r["seed"],
+            )
+            if not rs:
+                continue
+            cell[s] = {"accuracy": mean_ci([r["accuracy"] for r in rs]), "seeds": [r["seed"] for r in rs]}
+            for k in CONSISTENCY_KEYS:
+                vals = [r[k] for r in rs if r[k] is not None and np.isfinite(r[k])]
+                cell[s][k] = float(np.mean(vals)) if vals else None
+        table[f"{key[0]}/{key[1]}"] = cell
+    return table
+
+
+def verdict(table: dict[str, Any], tests: Sequence[dict[str, Any]], main_set: str, style: str) -> str:
+    """Learning or self-aligning? Read from H vs I on the main held-out set."""
+
+    def acc(g: str) -> dict[str, Any] | None:
+        return table.get(f"{g}/{style}", {}).get(main_set, {}).get("accuracy")
+
+    h, i, s = acc("H"), acc("I"), acc("S")
+    if not h or not i:
+        return "Not enough groups to judge (H and I are both needed)."
+    t = next((t for t in tests if t["set"] == main_set and t["style"] == style and t["b"] == "I"), None)
+    gap = f"H {h['mean']:.3f} vs I {i['mean']:.3f}"
+    if t and t["ci_low"] > 0:
+        lead = (f"Self-aligning, not learning: on {main_set}, training on facts the model already knew beat "
+                f"training on new ones ({gap}; paired difference {t['difference']:+.3f}, 95% CI "
+                f"[{t['ci_low']:+.3f}, {t['ci_high']:+.3f}], p = {t['p_value']:.3g}).")  # fmt: skip
+    elif t and t["ci_high"] < 0:
+        lead = f"Learning: on {main_set}, teaching new facts (I) beat consistent data (H) ({gap})."
+    else:
+        lead = f"No clear difference between H and I on {main_set} ({gap})."
+    if s:
+        lead += f" S (the items of I with the model's own answers) reached {s['mean']:.3f}."
+    return lead
+
+
+def analyse(
+    out: Path, cfg: StudyConfig, runs: Sequence[dict[str, Any]], times: dict[str, float]
+) -> dict[str, Any]:
+    base = read_json(out / "eval" / "base" / "metrics.json")
+    rows = tidy_rows(runs)
+    table = headline(rows, base)
+    tests = paired_tests(out, runs)
+    main_set = "known-heldout" if "known-heldout" in base else next(iter(base))
+    style = cfg.render.styles[0]
+    usable = [r for r in rows if r["spearman"] is not None and np.isfinite(r["spearman"])]
+    partial = None
+    if len(usable) >= 4:
+        partial = partial_correlation(
+            [r["spearman"] for r in usable],
+            [r["accuracy"] for r in usable],
+            [base[r["set"]]["accuracy"] for r in usable],
+            n_perm=5000,
+        )
+    buf = io.StringIO()
+    if rows:
+        w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    atomic_write_text(out / "analysis" / "runs.csv", buf.getvalue())
+    return {
+        "main_set": main_set,
+        "main_style": style,
+        "verdict": verdict(table, tests, main_set, style),
+        "table": table,
+        "paired_tests": tests,
+        "partial_correlation": partial,
+        "training": {f"{r['group']}/{r['style']}/s{r['seed']}": r["train"] for r in runs},
+        "probe": read_json(out / "probe" / "summary.json"),
+        "base": base,
+    }

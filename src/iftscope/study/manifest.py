@@ -1,0 +1,73 @@
+"""The run's manifest: what ran, from which code, on what machine. Saved before any stage runs."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from iftscope import __version__
+from iftscope.runs import atomic_write_json, atomic_write_text, fingerprint
+from iftscope.study.recipe import StudyConfig, to_dict
+
+
+def _git_commit() -> str | None:
+    try:
+        here = Path(__file__).resolve().parent
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5
+        )
+        return done.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def manifest(cfg: StudyConfig) -> dict[str, Any]:
+    import torch
+    import transformers
+
+    try:
+        import peft
+
+        peft_version = peft.__version__
+    except ImportError:  # pragma: no cover
+        peft_version = None
+    return {
+        "recipe_hash": fingerprint(to_dict(cfg)),
+        "iftscope": __version__,
+        "git_commit": _git_commit(),
+        "seeds": list(cfg.seeds),
+        "versions": {
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "peft": peft_version,
+        },
+        "hardware": {
+            "machine": platform.machine(),
+            "cpus": os.cpu_count(),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "python": platform.python_version(),
+        },
+    }
+
+
+def write_manifest(out: Path, cfg: StudyConfig) -> None:
+    """The resolved recipe and the manifest; a folder holding another recipe's run is refused."""
+    out.mkdir(parents=True, exist_ok=True)
+    man = manifest(cfg)
+    existing = out / "manifest.json"
+    if existing.exists():
+        import json
+
+        old = json.loads(existing.read_text(encoding="utf-8"))
+        if old.get("recipe_hash") != man["recipe_hash"]:
+            raise ValueError(
+                f"{out} holds a run of another recipe (hash {old.get('recipe_hash')}, this one "
+                f"{man['recipe_hash']}); choose another --out or delete it"
+            )
+    atomic_write_text(out / "recipe.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    atomic_write_json(existing, man)

@@ -1,0 +1,184 @@
+"""The whole study in one run folder: world, probe, groups, training, evaluation, analysis, report.
+
+Layout (the run folder is the only interface between stages):
+    recipe.yaml, manifest.json        the resolved recipe; hashes, versions, commit, hardware
+    world/                            micro-world and its base model (reused when it matches)
+    probe/                            what the base model knows (records, coverage)
+    eval/base/                        the base model on every test set
+    groups/s<seed>/                   IFT groups and SFT examples per seed
+    train/<group>/<style>/s<seed>/    adapter (or weights) and train.json
+    eval/<group>/<style>/s<seed>/     records per test set and metrics.json
+    analysis/, report/                tables, summary.json, summary.md, report.html
+Each stage writes atomically and is skipped when its output exists, so a killed run completes
+when rerun, with the results an uninterrupted run would give.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from iftscope.data import load_questions
+from iftscope.evaluate.qa import score_sets, set_metrics
+from iftscope.intervene.stage import read_examples, read_probe_records, run_intervene
+from iftscope.models.load import load_model
+from iftscope.models.scorer import HFScorer
+from iftscope.probe.formats import get_format
+from iftscope.probe.knowledge import ProbeConfig
+from iftscope.probe.runner import run_probe
+from iftscope.runs import atomic_write_json, atomic_write_jsonl, read_json
+from iftscope.study.manifest import write_manifest
+from iftscope.study.recipe import StudyConfig
+from iftscope.train.sft import train_sft
+from iftscope.types import ProbeRecord, Question
+
+
+def micro_world_sets(questions: Sequence[Question]) -> dict[str, list[Question]]:
+    """Held-out known people, never-pretrained people, and the attribute kept out of all IFT."""
+    m = [(q, q.metadata) for q in questions]
+    return {
+        "known-heldout": [q for q, x in m if x["split"] == "known_test" and not x["held_out_attribute"]],
+        "unknown": [q for q, x in m if x["split"] == "unknown_test" and not x["held_out_attribute"]],
+        "heldout-attribute": [q for q, x in m if x["known"] and x["held_out_attribute"]],
+    }
+
+
+class Study:
+    def __init__(self, cfg: StudyConfig, out: str | Path, progress: bool = True):
+        self.cfg, self.out, self.progress = cfg, Path(out), progress
+        self.times: dict[str, float] = {}
+
+    # -- inputs -------------------------------------------------------------------------------
+    def prepare(self) -> None:
+        from iftscope.world import build_world
+
+        t0 = time.perf_counter()
+        if self.cfg.data.model is None:
+            build_world(self.out / "world", self.cfg.world, progress=self.progress)
+            self.base = str(self.out / "world" / "model")
+            self.questions = load_questions(self.out / "world" / "questions.jsonl")
+            self.sets = micro_world_sets(self.questions)
+            self.truth_dir = self.out / "world"
+        else:
+            self.base = self.cfg.data.model
+            self.questions = [q for p in self.cfg.data.ift for q in load_questions(p)]
+            self.sets = {name: load_questions(p) for name, p in self.cfg.data.tests.items()}
+            self.truth_dir = None
+        self.pool = [q for p in self.cfg.data.pool for q in load_questions(p)] or self.questions
+        self.times["world"] = round(time.perf_counter() - t0, 1)
+
+    def _scorer(self, adapter: Path | None = None) -> HFScorer:
+        model, tok = load_model(self.base, adapter=adapter)
+        return HFScorer(model, tok, batch_size=64)
+
+    # -- stages -------------------------------------------------------------------------------
+    def probe(self) -> list[ProbeRecord]:
+        t0, folder = time.perf_counter(), self.out / "probe"
+        if not (folder / "summary.json").exists():
+            from iftscope.probe.groundtruth import load_truth
+
+            truth = load_truth(self.truth_dir) if self.truth_dir else None
+            fmt = get_format(self.cfg.probe.format)
+            scorer = self._scorer()
+            run_probe(scorer, self.questions, self.pool, fmt.with_tokenizer(scorer.tokenizer), self.cfg.probe,
+                      folder, progress=self.progress, truth=truth)  # fmt: skip
+        self.times["probe"] = round(time.perf_counter() - t0, 1)
+        return read_probe_records(folder)
+
+    def evaluate(self, name: str, adapter: Path | None) -> dict[str, Any]:
+        folder = self.out / "eval" / name
+        if (folder / "metrics.json").exists():
+            return read_json(folder / "metrics.json")
+        fmt = get_format(self.cfg.eval_format)
+        # the base model k-shot (it has not learned a format), tuned models zero-shot
+        shots = self.cfg.probe.shots if name == "base" and fmt.name not in ("cloze", "qa") else 0
+        cfg = ProbeConfig(format=fmt.name, shots=shots, seed=self.cfg.probe.seed)
+        scorer = self._scorer(adapter)
+        records = score_sets(scorer, self.sets, fmt.with_tokenizer(scorer.tokenizer), cfg, self.pool)
+        base = None if name == "base" else self._base_records()
+        metrics = {s: set_metrics(rs, base[s] if base else None) for s, rs in records.items()}
+        for s, rs in records.items():
+            atomic_write_jsonl(folder / f"records-{s}.jsonl", (r.to_json() for r in rs))
+        atomic_write_json(folder / "metrics.json", metrics)
+        return metrics
+
+    def _base_records(self) -> dict[str, list[ProbeRecord]]:
+        return {s: _read_records(self.out / "eval" / "base" / f"records-{s}.jsonl") for s in self.sets}
+
+    def groups(self, records: list[ProbeRecord], seed: int) -> Path:
+        folder = self.out / "groups" / f"s{seed}"
+        if not (folder / "summary.json").exists():
+            run_intervene(
+                self.questions,
+                records,
+                folder,
+                replace(self.cfg.intervene, seed=seed),
+                replace(self.cfg.render, seed=seed),
+            )
+        return folder
+
+    def train(self, examples_file: Path, style: str, folder: Path, seed: int) -> dict[str, Any]:
+        if (folder / "train.json").exists():
+            return read_json(folder / "train.json")
+        model, tok = load_model(self.base)
+        examples = read_examples(examples_file, style)
+        return train_sft(model, tok, examples, folder, replace(self.cfg.train, seed=seed), progress=False)
+
+    # -- the whole study ----------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        t_start = time.perf_counter()
+        write_manifest(self.out, self.cfg)
+        self.prepare()
+        records = self.probe()
+        t0 = time.perf_counter()
+        self.evaluate("base", None)
+        t_base = time.perf_counter() - t0
+        runs = []
+        plan = []
+        for seed in self.cfg.seeds:
+            gdir = self.groups(records, seed)
+            summary = read_json(gdir / "summary.json")["groups"]
+            names = [g for g in summary if not self.cfg.groups or g in self.cfg.groups]
+            plan += [(seed, g, style, gdir) for g in names for style in self.cfg.render.styles]
+        bar = tqdm(
+            total=len(plan), desc="train+eval", unit="model", disable=not self.progress, dynamic_ncols=True
+        )
+        t_train = t_eval = 0.0
+        for seed, group, style, gdir in plan:
+            bar.set_postfix_str(f"{group}/{style}/s{seed}")
+            folder = self.out / "train" / group / style / f"s{seed}"
+            t1 = time.perf_counter()
+            tr = self.train(gdir / "examples" / f"{group}.jsonl", style, folder, seed)
+            t2 = time.perf_counter()
+            metrics = self.evaluate(f"{group}/{style}/s{seed}", folder / "model")
+            t_train, t_eval = t_train + t2 - t1, t_eval + time.perf_counter() - t2
+            runs.append(
+                {"group": group, "style": style, "seed": seed, "metrics": metrics, "train": _train_brief(tr)}
+            )
+            bar.update(1)
+        bar.close()
+        self.times.update({"train": round(t_train, 1), "evaluate": round(t_base + t_eval, 1)})
+        from iftscope.study.analysis import analyse
+
+        result = analyse(self.out, self.cfg, runs, self.times)
+        self.times["total"] = round(time.perf_counter() - t_start, 1)
+        result["stage_seconds"] = self.times
+        atomic_write_json(self.out / "analysis" / "summary.json", result)
+        return result
+
+
+def _read_records(path: Path) -> list[ProbeRecord]:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return [ProbeRecord(**{**r, "distribution": tuple(r["distribution"])}) for r in rows]
+
+
+def _train_brief(tr: dict[str, Any]) -> dict[str, Any]:
+    return {k: tr.get(k) for k in ("final_loss", "seconds", "tokens_per_second", "examples")} | {
+        "loss_curve": [r["loss"] for r in tr.get("log", [])]
+    }

@@ -1,0 +1,90 @@
+"""The whole study on a tiny world: every stage, the report, skip-on-rerun and crash-resume."""
+
+import json
+
+import pytest
+
+from iftscope.cli import main
+from iftscope.study.recipe import RecipeError, load_recipe
+from iftscope.study.runner import Study
+
+TINY = [
+    "name=tiny",
+    "seeds=[0,1]",
+    "world.world.people=20",
+    "world.world.unknown=10",
+    "world.model={hidden: 32, layers: 2, heads: 2, mlp: 64, max_positions: 128}",
+    "world.pretrain={steps: 12, batch_size: 4, seq_len: 32, warmup: 2, eval_every: 5, checkpoint_every: 5}",
+    "probe.known_rule=argmax",
+    "intervene.confidence=0.0",
+    "intervene.size=4",
+    "train={steps: 3, batch_size: 4, checkpoint_every: 0}",
+]
+
+
+def test_recipe_errors_name_the_key():
+    with pytest.raises(RecipeError, match="unknown key 'trian'; did you mean 'train'"):
+        load_recipe(None, ["trian.steps=3"])
+    with pytest.raises(RecipeError, match=r"recipe.train.steps: expected int, got 'many'"):
+        load_recipe(None, ["train.steps=many"])
+    with pytest.raises(RecipeError, match="expected key=value"):
+        load_recipe(None, ["train.steps"])
+    cfg, _ = load_recipe(None, ["train.steps=7", "seeds=[4]"])
+    assert cfg.train.steps == 7 and cfg.seeds == (4,) and cfg.probe.format == "cloze"
+
+
+def test_study_end_to_end_and_resume(tmp_path, monkeypatch):
+    cfg, _ = load_recipe(None, TINY)
+    result = Study(cfg, tmp_path / "a", progress=False).run()
+    table = result["table"]
+    assert {"known-heldout", "unknown", "heldout-attribute"} <= set(table["H/answer"])
+    assert {k.split("/")[0] for k in table} >= {
+        "base",
+        "H",
+        "I",
+        "S",
+        "mix-0.5",
+        "unknown-gold",
+        "counterfactual",
+    }
+    assert len(table["H/answer"]["unknown"]["accuracy"]["values"]) == 2  # two seeds, with a CI
+    assert table["H/explained"]["unknown"]["accuracy"]["ci"] is not None
+    assert result["paired_tests"] and "verdict" in result and result["partial_correlation"]["n"] > 4
+    assert (tmp_path / "a" / "recipe.yaml").exists() and (tmp_path / "a" / "analysis" / "runs.csv").exists()
+
+    # killed after a few models: the rerun completes with the uninterrupted run's results
+    calls = {"n": 0}
+    original = Study.evaluate
+
+    def dying(self, name, adapter):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt("killed")
+        return original(self, name, adapter)
+
+    monkeypatch.setattr(Study, "evaluate", dying)
+    with pytest.raises(KeyboardInterrupt):
+        Study(cfg, tmp_path / "b", progress=False).run()
+    monkeypatch.setattr(Study, "evaluate", original)
+    resumed = Study(cfg, tmp_path / "b", progress=False).run()
+    assert resumed["table"] == table
+    assert resumed["paired_tests"] == result["paired_tests"]
+
+    other, _ = load_recipe(None, [*TINY, "train.steps=4"])
+    with pytest.raises(ValueError, match="holds a run of another recipe"):
+        Study(other, tmp_path / "a", progress=False).run()
+
+
+def test_run_command_writes_the_report(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", *TINY, "seeds=[0]", "render.styles=[answer]", "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "report:" in printed
+    html = (out / "report" / "report.html").read_text()
+    for section in ("verdict", "headline", "consistency", "training", "coverage", "drilldown", "provenance"):
+        assert f'id="{section}"' in html
+    assert html.count("data:image/png;base64,") == 4
+    assert "<script" not in html
+    summary = json.loads((out / "analysis" / "summary.json").read_text())
+    assert set(summary["stage_seconds"]) >= {"world", "probe", "train", "evaluate", "total"}
+    assert main(["run", "nope.yaml"]) == 2 and "no such recipe" in capsys.readouterr().err
