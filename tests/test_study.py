@@ -88,3 +88,14 @@ def test_run_command_writes_the_report(tmp_path, capsys):
     summary = json.loads((out / "analysis" / "summary.json").read_text())
     assert set(summary["stage_seconds"]) >= {"world", "probe", "train", "evaluate", "total"}
     assert main(["run", "nope.yaml"]) == 2 and "no such recipe" in capsys.readouterr().err
+
+    # dataset strings are escaped: a question carrying markup shows as text in the drill-down
+    from iftscope.report.render import write_report
+
+    questions = out / "world" / "questions.jsonl"
+    rows = [json.loads(x) for x in questions.read_text().splitlines()]
+    for r in rows:
+        r["question"] = "<script>alert(1)</script> " + r["question"]
+    questions.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    html = write_report(out)["html"].read_text()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script" not in html
