@@ -132,3 +132,25 @@ def test_chat_format_uses_the_models_template(tiny_hf_model_dir, tmp_path, capsy
     summary = json.loads((tmp_path / "chat" / "summary.json").read_text())
     assert tok.convert_ids_to_tokens(summary["scored_token_ids"]) == ["A", "B", "C"]
     assert summary["format"] == "chat@1" and summary["n"] == 5
+
+
+@pytest.mark.skipif(not SHARED_DATA.exists(), reason="shared/data not beside the checkout")
+def test_probe_every_xiezhi_test_file(tiny_hf_model_dir, tmp_path, capsys):
+    tests = sorted((SHARED_DATA / "xiezhi").glob("*/test.jsonl"))
+    assert len(tests) == 4
+    out = tmp_path / "xiezhi"
+    args = ["probe", "--model", str(tiny_hf_model_dir), "--data", *map(str, tests)]
+    args += [
+        "--pool",
+        str(SHARED_DATA / "xiezhi" / "engineering" / "dev.jsonl"),
+        "--shots",
+        "2",
+        "--out",
+        str(out),
+    ]
+    assert main([*args, "--quiet", "--batch-size", "64"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n"] == 1000 and len(summary["per_domain"]) == 4
+    coverage = (out / "coverage.md").read_text()
+    assert "## Position bias" in coverage and "| A |" in coverage
+    capsys.readouterr()
