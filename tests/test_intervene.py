@@ -120,3 +120,35 @@ def test_label_mask_by_hand():
     ids, labels, mask = pad_batch([([1, 5], [IGNORE, 5]), ([1, 6, 7], [IGNORE, 6, 7])], pad_id=0)
     assert ids == [[1, 5, 0], [1, 6, 7]] and labels == [[IGNORE, 5, IGNORE], [IGNORE, 6, 7]]
     assert mask == [[1, 1, 0], [1, 1, 1]]
+
+
+def test_self_explained_style_is_written_by_the_base_model(tiny_world, tiny_model, tokenizer, tmp_path):
+    from iftscope.intervene.explain import explanation_prompt, generate_explanations
+    from iftscope.intervene.stage import run_intervene
+
+    _, _, questions = tiny_world
+    q = questions[0]
+    assert explanation_prompt(q, 1) == f"Question: {q.question}\nAnswer: {q.choices[1]}\nExplanation:"
+    wanted = [(q, 0), (q, 1), (questions[1], 2)]
+    first = generate_explanations(tiny_model, tokenizer, wanted, seed=3)
+    assert set(first) == {(q.id, 0), (q.id, 1), (questions[1].id, 2)} and all(first.values())
+    assert generate_explanations(tiny_model, tokenizer, wanted, seed=3) == first  # seeded
+    render = RenderConfig(styles=("answer", "self-explained"))
+    with pytest.raises(ValueError, match="needs the base model"):
+        run_intervene(questions, fake_probe(questions), tmp_path / "g", InterveneConfig(size=3), render)
+    summary = run_intervene(
+        questions,
+        fake_probe(questions),
+        tmp_path / "g",
+        InterveneConfig(size=3),
+        render,
+        (tiny_model, tokenizer),
+    )
+    assert summary["groups"]["S"]["size"] == 3
+    from iftscope.intervene.stage import read_examples
+
+    own = read_examples(tmp_path / "g" / "examples" / "S.jsonl", "self-explained")
+    plain = read_examples(tmp_path / "g" / "examples" / "S.jsonl", "answer")
+    assert len(own) == 3 and all(
+        o.response.startswith(p.response + " ") for o, p in zip(own, plain, strict=True)
+    )

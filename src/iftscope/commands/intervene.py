@@ -38,7 +38,15 @@ def run(args: argparse.Namespace) -> int:
             balance_letters=not args.no_balance_letters,
             seed=args.seed,
         )
-        summary = run_intervene(questions, records, args.out, cfg, render)
+        base_model = None
+        if "self-explained" in render.styles:
+            from iftscope.models.load import load_model
+
+            probed = json.loads((args.probe / "summary.json").read_text()).get("model")
+            if not (args.model or probed):
+                raise ValueError("style 'self-explained' needs --model (the base model that writes them)")
+            base_model = load_model(args.model or probed)
+        summary = run_intervene(questions, records, args.out, cfg, render, base_model)
     except (DataValidationError, ValueError, FileNotFoundError, KeyError) as e:
         print(f"iftscope intervene: error: {e}", file=sys.stderr)
         return 2
@@ -72,7 +80,13 @@ def register(sub) -> None:
     p.add_argument("--mixtures", type=_floats, default=(0.5,), help="fractions r of I items with S targets")
     p.add_argument("--template", default="plain", choices=["plain", "vicuna"], help="prompt template")
     p.add_argument("--show-options", action="store_true", help="list the options; answer 'C. text'")
-    p.add_argument("--styles", default="answer", help="comma-separated: answer, explained")
+    p.add_argument(
+        "--styles",
+        default="answer",
+        help="comma-separated: answer, explained (the data's explanation), self-explained (written by "
+        "the base model, seeded sampling)",
+    )
+    p.add_argument("--model", help="base model for self-explained (default: the model the probe read)")
     p.add_argument("--no-balance-letters", action="store_true", help="keep option order (the paper)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from iftscope.types import LETTERS, Group, GroupItem, Question, SFTExample
 
@@ -23,6 +23,7 @@ TEMPLATES = ("plain", "vicuna", "chat")
 STYLES = {
     "answer": "the answer only",
     "explained": "the answer, then an explanation (the data's, made consistent with the target)",
+    "self-explained": "the answer, then an explanation written by the base model itself",
 }
 
 
@@ -92,8 +93,10 @@ def render_group(
     questions: dict[str, Question],
     cfg: RenderConfig,
     chat: Callable[[str], str] | None = None,
+    explanations: dict[tuple[str, int], str] | None = None,
 ) -> list[SFTExample]:
-    """One example per item and style, in item order."""
+    """One example per item and style, in item order. `explanations` (question id, target) -> text
+    written by the base model (intervene.explain) is needed for the style `self-explained`."""
     out = []
     for style in cfg.styles:
         if style not in STYLES:
@@ -103,7 +106,12 @@ def render_group(
         positions = _positions(len(group.items), n_opt, rng)
         for item, pos in zip(group.items, positions, strict=True):
             q = questions[item.question_id]
-            out.append(_example(group.name, item, q, style, pos, cfg, chat, group.open_book))
+            ex = _example(group.name, item, q, style, pos, cfg, chat, group.open_book)
+            if style == "self-explained":
+                if explanations is None:
+                    raise ValueError("style 'self-explained' needs the base model to write the explanations")
+                ex = replace(ex, response=ex.response + " " + explanations[(q.id, item.target)])
+            out.append(ex)
     return out
 
 

@@ -54,11 +54,21 @@ def run_intervene(
     out: str | Path,
     cfg: InterveneConfig,
     render: RenderConfig,
+    base_model=None,
 ) -> dict[str, Any]:
-    """Write OUT/groups.json, OUT/examples/<group>.jsonl (every style) and OUT/summary.json, all at once."""
+    """Write OUT/groups.json, OUT/examples/<group>.jsonl (every style) and OUT/summary.json, all at
+    once. `base_model` = (model, tokenizer) writes the explanations of style `self-explained`."""
     groups = build_groups(questions, records, cfg)
     by_id = {q.id: q for q in questions}
-    examples = {g.name: render_group(g, by_id, render) for g in groups}
+    explanations = None
+    if "self-explained" in render.styles:
+        if base_model is None:
+            raise ValueError("style 'self-explained' needs the base model (it writes the explanations)")
+        from iftscope.intervene.explain import generate_explanations
+
+        wanted = [(by_id[it.question_id], it.target) for g in groups for it in g.items]
+        explanations = generate_explanations(*base_model, wanted, render.template, seed=cfg.seed)
+    examples = {g.name: render_group(g, by_id, render, explanations=explanations) for g in groups}
     summary = {
         "intervene": asdict(cfg),
         "render": asdict(render),

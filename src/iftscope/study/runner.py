@@ -114,12 +114,14 @@ class Study:
     def groups(self, records: list[ProbeRecord], seed: int) -> Path:
         folder = self.out / "groups" / f"s{seed}"
         if not (folder / "summary.json").exists():
+            base = load_model(self.base) if "self-explained" in self.cfg.render.styles else None
             run_intervene(
                 self.questions,
                 records,
                 folder,
                 replace(self.cfg.intervene, seed=seed),
                 replace(self.cfg.render, seed=seed),
+                base,
             )
         return folder
 
