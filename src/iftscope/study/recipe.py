@@ -41,11 +41,12 @@ class DataConfig:
 class StudyConfig:
     name: str = "default"
     seeds: tuple[int, ...] = (0, 1, 2)  # training seeds (group sampling, LoRA init, batch order)
-    groups: tuple[str, ...] = ()  # () = every group the data allows
+    groups: tuple[str, ...] = ()  # () = every group the data allows, less skip_groups
+    skip_groups: tuple[str, ...] = ("I-context",)  # the default study's time budget leaves it out
     world: WorldStageConfig = field(default_factory=WorldStageConfig)
     data: DataConfig = field(default_factory=DataConfig)
     probe: ProbeConfig = field(default_factory=lambda: ProbeConfig(format="cloze", shots=0))
-    intervene: InterveneConfig = field(default_factory=InterveneConfig)
+    intervene: InterveneConfig = field(default_factory=lambda: InterveneConfig(mixtures=(0.25, 0.75)))
     render: RenderConfig = field(default_factory=lambda: RenderConfig(styles=("answer", "explained")))
     train: SFTConfig = field(default_factory=lambda: SFTConfig(steps=300, checkpoint_every=0))
     eval_format: str = "qa"  # how tuned models are read ("qa" = the plain template's question)

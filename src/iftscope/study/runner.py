@@ -75,7 +75,7 @@ class Study:
 
     def _scorer(self, adapter: Path | None = None) -> HFScorer:
         model, tok = load_model(self.base, adapter=adapter)
-        return HFScorer(model, tok, batch_size=64)
+        return HFScorer(model, tok, batch_size=256)
 
     # -- stages -------------------------------------------------------------------------------
     def probe(self) -> list[ProbeRecord]:
@@ -146,7 +146,11 @@ class Study:
         for seed in self.cfg.seeds:
             gdir = self.groups(records, seed)
             summary = read_json(gdir / "summary.json")["groups"]
-            names = [g for g in summary if not self.cfg.groups or g in self.cfg.groups]
+            names = [
+                g
+                for g in summary
+                if (not self.cfg.groups or g in self.cfg.groups) and g not in self.cfg.skip_groups
+            ]
             plan += [(seed, g, style, gdir) for g in names for style in self.cfg.render.styles]
         bar = tqdm(
             total=len(plan), desc="train+eval", unit="model", disable=not self.progress, dynamic_ncols=True

@@ -1,0 +1,106 @@
+"""Generation mode: what a tuned model *says*, and where its tokens moved away from the base model.
+
+- greedy answers, parsed against the options: exact-match accuracy and the rate at which responses
+  follow the trained format (they start with one of the options);
+- token distribution shift (URIAL, Lin et al. 2023): at each position of the tuned model's response
+  the token's rank under the base model given the same prefix: unshifted (rank 1), marginal (2-3) or
+  shifted (> 3), split into the answer token and the rest. Does IFT move knowledge or style?
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from iftscope.types import Question
+
+
+def parse_answer(response: str, choices: Sequence[str]) -> tuple[int | None, bool]:
+    """(option index or None, follows the format = the response starts with an option's text)."""
+    text = response.strip()
+    for i, c in sorted(enumerate(choices), key=lambda x: -len(x[1])):  # longest first: no prefix clash
+        if re.match(rf"{re.escape(c.strip())}(?!\w)", text):
+            return i, True
+    hits = [i for i, c in enumerate(choices) if re.search(rf"(?<!\w){re.escape(c.strip())}(?!\w)", text)]
+    return (hits[0] if len(hits) == 1 else None), False
+
+
+@torch.no_grad()
+def greedy(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 16, batch_size: int = 64):
+    """Per prompt: (prompt ids, generated ids up to and excluding EOS)."""
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    out = []
+    model.eval()
+    for start in range(0, len(prompts), batch_size):
+        enc = [tokenizer(p)["input_ids"] for p in prompts[start : start + batch_size]]
+        width = max(len(e) for e in enc)
+        ids = torch.tensor([[pad] * (width - len(e)) + e for e in enc])
+        mask = torch.tensor([[0] * (width - len(e)) + [1] * len(e) for e in enc])
+        gen = model.generate(
+            input_ids=ids,
+            attention_mask=mask,
+            do_sample=False,
+            max_new_tokens=max_new_tokens,
+            pad_token_id=pad,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+        for e, row in zip(enc, gen[:, width:].tolist(), strict=True):
+            cut = row.index(tokenizer.eos_token_id) if tokenizer.eos_token_id in row else len(row)
+            out.append((e, [t for t in row[:cut] if t != pad]))
+    return out
+
+
+@torch.no_grad()
+def base_ranks(base_model, prompt: list[int], response: list[int]) -> list[int]:
+    """Rank (1 = top) of each response token under the base model, given the same prefix."""
+    if not response:
+        return []
+    ids = torch.tensor([prompt + response])
+    logits = base_model(input_ids=ids).logits[0, len(prompt) - 1 : -1].float()
+    chosen = logits.gather(1, torch.tensor(response)[:, None])
+    return (logits > chosen).sum(dim=1).add(1).tolist()
+
+
+def shift_fractions(ranks: Sequence[int]) -> dict[str, float]:
+    n = len(ranks)
+    if n == 0:
+        return {"n": 0, "unshifted": float("nan"), "marginal": float("nan"), "shifted": float("nan")}
+    return {
+        "n": n,
+        "unshifted": sum(r == 1 for r in ranks) / n,
+        "marginal": sum(2 <= r <= 3 for r in ranks) / n,
+        "shifted": sum(r > 3 for r in ranks) / n,
+    }
+
+
+def generation_metrics(
+    tuned, base, tokenizer, questions: Sequence[Question], prompts: Sequence[str], max_new_tokens: int = 16
+) -> dict[str, Any]:
+    """Accuracy and format rate of greedy answers, and the token shift against the base model."""
+    answers, follows, correct, first, rest, shifted = [], 0, 0, [], [], {}
+    for q, (p_ids, r_ids) in zip(questions, greedy(tuned, tokenizer, prompts, max_new_tokens), strict=True):
+        text = tokenizer.decode(r_ids, skip_special_tokens=True)
+        idx, fmt = parse_answer(text, q.choices)
+        follows += fmt
+        correct += idx == q.answer
+        ranks = base_ranks(base, p_ids, r_ids)
+        first += ranks[:1]
+        rest += ranks[1:]
+        for tok, r in zip(r_ids, ranks, strict=True):
+            if r > 3:
+                shifted[tok] = shifted.get(tok, 0) + 1
+        answers.append({"id": q.id, "response": text, "parsed": idx})
+    top = sorted(shifted.items(), key=lambda x: -x[1])[:15]
+    n = max(len(questions), 1)
+    return {
+        "n": len(questions),
+        "accuracy": correct / n,
+        "format_rate": follows / n,
+        "shift_answer_token": shift_fractions(first),
+        "shift_other_tokens": shift_fractions(rest),
+        "most_shifted_tokens": [{"token": tokenizer.decode([t]), "count": c} for t, c in top],
+        "samples": answers[:20],
+    }

@@ -1,0 +1,43 @@
+"""Generation mode: answer parsing, format rate and the token-shift ranks, by hand and on a tiny model."""
+
+import pytest
+import torch
+
+from iftscope.evaluate.generation import base_ranks, generation_metrics, parse_answer, shift_fractions
+
+
+def test_parse_answer_and_format():
+    choices = ["Lisbon", "Lima", "Lisbon Bay", "Oslo"]
+    assert parse_answer(" Lisbon Bay is where", choices) == (2, True)  # longest option first
+    assert parse_answer("Lisbon .", choices) == (0, True)
+    assert parse_answer("I think Oslo", choices) == (3, False)  # right answer, wrong format
+    assert parse_answer("Lima or Oslo", choices) == (1, True)
+    assert parse_answer("maybe Lima or Oslo", choices) == (None, False)  # ambiguous
+    assert parse_answer("Limassol", choices) == (None, False)  # no partial words
+
+
+def test_shift_fractions_by_hand():
+    f = shift_fractions([1, 1, 2, 3, 4, 10])
+    assert f == {"n": 6, "unshifted": 2 / 6, "marginal": 2 / 6, "shifted": 2 / 6}
+    assert shift_fractions([])["n"] == 0
+
+
+def test_base_ranks_match_a_manual_sort(tiny_model, tokenizer):
+    prompt = tokenizer("Question : Where was Stalain Brimley born ? Answer:")["input_ids"]
+    response = tokenizer(" Lisbon .", add_special_tokens=False)["input_ids"]
+    ranks = base_ranks(tiny_model, prompt, response)
+    with torch.no_grad():
+        logits = tiny_model(input_ids=torch.tensor([prompt + response])).logits[0]
+    for i, (tok, r) in enumerate(zip(response, ranks, strict=True)):
+        row = logits[len(prompt) - 1 + i]
+        assert r == int((row > row[tok]).sum()) + 1
+
+
+def test_a_model_against_itself_shifts_nothing(tiny_model, tokenizer, tiny_world):
+    _, _, questions = tiny_world
+    qs = questions[:5]
+    prompts = [f"Question: {q.question}\nAnswer:" for q in qs]
+    m = generation_metrics(tiny_model, tiny_model, tokenizer, qs, prompts, max_new_tokens=4)
+    assert m["n"] == 5 and 0 <= m["accuracy"] <= 1 and 0 <= m["format_rate"] <= 1
+    assert m["shift_answer_token"]["unshifted"] == pytest.approx(1.0)  # greedy = the base's top-1
+    assert m["shift_other_tokens"]["shifted"] == 0.0
