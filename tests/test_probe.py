@@ -154,6 +154,7 @@ def test_every_format_is_registered_with_a_version():
         "chat@1",
         "continuation@1",
         "cloze@2",
+        "qa@1",
     }
 
 

@@ -19,6 +19,8 @@ TINY = [
     "intervene.confidence=0.0",
     "intervene.size=4",
     "train={steps: 3, batch_size: 4, checkpoint_every: 0}",
+    "generation_questions=5",
+    "workers=1",
 ]
 
 
@@ -38,15 +40,8 @@ def test_study_end_to_end_and_resume(tmp_path, monkeypatch):
     result = Study(cfg, tmp_path / "a", progress=False).run()
     table = result["table"]
     assert {"known-heldout", "unknown", "heldout-attribute"} <= set(table["H/answer"])
-    assert {k.split("/")[0] for k in table} >= {
-        "base",
-        "H",
-        "I",
-        "S",
-        "mix-0.5",
-        "unknown-gold",
-        "counterfactual",
-    }
+    groups = {"base", "H", "I", "S", "mix-0.25", "mix-0.75", "unknown-gold", "counterfactual"}
+    assert {k.split("/")[0] for k in table} == groups  # I-context is left out by default
     assert len(table["H/answer"]["unknown"]["accuracy"]["values"]) == 2  # two seeds, with a CI
     assert table["H/explained"]["unknown"]["accuracy"]["ci"] is not None
     assert result["paired_tests"] and "verdict" in result and result["partial_correlation"]["n"] > 4
@@ -77,13 +72,23 @@ def test_study_end_to_end_and_resume(tmp_path, monkeypatch):
 
 def test_run_command_writes_the_report(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["run", *TINY, "seeds=[0]", "render.styles=[answer]", "--out", str(out), "--quiet"]) == 0
+    args = [*TINY, "seeds=[0]", "render.styles=[answer]", "workers=2"]  # two worker processes
+    assert main(["run", *args, "--out", str(out), "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert "report:" in printed
     html = (out / "report" / "report.html").read_text()
-    for section in ("verdict", "headline", "consistency", "training", "coverage", "drilldown", "provenance"):
+    for section in (
+        "verdict",
+        "headline",
+        "consistency",
+        "behaviour",
+        "training",
+        "coverage",
+        "drilldown",
+        "provenance",
+    ):
         assert f'id="{section}"' in html
-    assert html.count("data:image/png;base64,") == 4
+    assert html.count("data:image/png;base64,") == 5
     assert "<script" not in html
     summary = json.loads((out / "analysis" / "summary.json").read_text())
     assert set(summary["stage_seconds"]) >= {"world", "probe", "train", "evaluate", "total"}

@@ -101,3 +101,22 @@ def coverage_bars(probe: dict[str, Any]) -> str:
     ax.set_title("base model coverage", fontsize=9)
     ax.legend(fontsize=7)
     return _png(fig)
+
+
+def token_shift(result: dict[str, Any]) -> str:
+    """URIAL: fractions of unshifted / marginal / shifted tokens, answer token vs the rest."""
+    table, s = result["table"], result["main_set"]
+    keys = [k for k in table if k != "base" and table[k].get(s, {}).get("answer_unshifted") is not None]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharey=True)
+    colours = {"unshifted": "#54a24b", "marginal": "#eeca3b", "shifted": "#e45756"}
+    for ax, part in zip(axes, ("answer", "other"), strict=True):
+        bottom = [0.0] * len(keys)
+        for level, colour in colours.items():
+            vals = [table[k][s].get(f"{part}_{level}") or 0.0 for k in keys]
+            ax.bar(range(len(keys)), vals, bottom=bottom, color=colour, label=level)
+            bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
+        ax.set_xticks(range(len(keys)), keys, rotation=60, ha="right", fontsize=7)
+        ax.set_title(f"{'answer token' if part == 'answer' else 'other tokens'} ({s})", fontsize=9)
+    axes[0].set_ylabel("fraction of tokens")
+    axes[1].legend(fontsize=7)
+    return _png(fig)

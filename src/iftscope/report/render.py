@@ -70,6 +70,11 @@ def write_report(out: str | Path) -> dict[str, Path]:
         "result": result,
         "sets": sets,
         "table_rows": [(k, [_fmt_acc(table[k].get(s, {}).get("accuracy")) for s in sets]) for k in table],
+        "generation_rows": [
+            (k, table[k][result["main_set"]])
+            for k in table
+            if k != "base" and table[k].get(result["main_set"], {}).get("gen_accuracy") is not None
+        ],
         "consistency_rows": [
             (k, s, table[k][s]) for k in table if k != "base" for s in sets if s in table[k]
         ],
@@ -78,6 +83,7 @@ def write_report(out: str | Path) -> dict[str, Path]:
             "consistency": figures.consistency_scatter(result, rows),
             "loss": figures.loss_curves(result),
             "coverage": figures.coverage_bars(result["probe"]),
+            "shift": figures.token_shift(result),
         },
         "drilldown": drilldown(out, result),
         "manifest": read_json(out / "manifest.json"),

@@ -16,6 +16,21 @@ from iftscope.runs import atomic_write_text, read_json
 from iftscope.study.recipe import StudyConfig
 
 CONSISTENCY_KEYS = ("argmax_agreement", "kappa", "spearman", "kl_base_tuned", "kl_tuned_base", "cosine")
+GENERATION_KEYS = (
+    "gen_accuracy", "gen_format_rate", "answer_unshifted", "answer_marginal", "answer_shifted",
+    "other_unshifted", "other_marginal", "other_shifted",
+)  # fmt: skip
+
+
+def _generation(m: dict[str, Any]) -> dict[str, Any]:
+    g = m.get("generation")
+    if not g:
+        return dict.fromkeys(GENERATION_KEYS)
+    out = {"gen_accuracy": g["accuracy"], "gen_format_rate": g["format_rate"]}
+    for part, key in (("answer", "shift_answer_token"), ("other", "shift_other_tokens")):
+        for level in ("unshifted", "marginal", "shifted"):
+            out[f"{part}_{level}"] = g[key][level] if g[key]["n"] else None
+    return out
 
 
 def tidy_rows(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -26,7 +41,7 @@ def tidy_rows(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             c = m.get("consistency", {})
             rows.append(
                 {"group": r["group"], "style": r["style"], "seed": r["seed"], "set": s, "n": m["n"],
-                 "accuracy": m["accuracy"], **{k: c.get(k) for k in CONSISTENCY_KEYS}}
+                 "accuracy": m["accuracy"], **{k: c.get(k) for k in CONSISTENCY_KEYS}, **_generation(m)}
             )  # fmt: skip
     return rows
 
@@ -71,7 +86,7 @@ def headline(rows: Sequence[dict[str, Any]], base: dict[str, Any]) -> dict[str, 
             if not rs:
                 continue
             cell[s] = {"accuracy": mean_ci([r["accuracy"] for r in rs]), "seeds": [r["seed"] for r in rs]}
-            for k in CONSISTENCY_KEYS:
+            for k in CONSISTENCY_KEYS + GENERATION_KEYS:
                 vals = [r[k] for r in rs if r[k] is not None and np.isfinite(r[k])]
                 cell[s][k] = float(np.mean(vals)) if vals else None
         table[f"{key[0]}/{key[1]}"] = cell

@@ -50,6 +50,8 @@ class StudyConfig:
     render: RenderConfig = field(default_factory=lambda: RenderConfig(styles=("answer", "explained")))
     train: SFTConfig = field(default_factory=lambda: SFTConfig(steps=300, checkpoint_every=0))
     eval_format: str = "qa"  # how tuned models are read ("qa" = the plain template's question)
+    workers: int = 0  # parallel train+eval processes; 0 = auto (1 on GPU or real data, else up to 4 CPUs)
+    generation_questions: int = 100  # generation mode and token shift on this many main-set questions
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:

@@ -55,12 +55,12 @@ class Study:
         self.times: dict[str, float] = {}
 
     # -- inputs -------------------------------------------------------------------------------
-    def prepare(self) -> None:
+    def prepare(self, quiet: bool = False) -> None:
         from iftscope.world import build_world
 
         t0 = time.perf_counter()
         if self.cfg.data.model is None:
-            build_world(self.out / "world", self.cfg.world, progress=self.progress)
+            build_world(self.out / "world", self.cfg.world, progress=self.progress and not quiet)
             self.base = str(self.out / "world" / "model")
             self.questions = load_questions(self.out / "world" / "questions.jsonl")
             self.sets = micro_world_sets(self.questions)
@@ -103,10 +103,27 @@ class Study:
         records = score_sets(scorer, self.sets, fmt.with_tokenizer(scorer.tokenizer), cfg, self.pool)
         base = None if name == "base" else self._base_records()
         metrics = {s: set_metrics(rs, base[s] if base else None) for s, rs in records.items()}
+        if self.cfg.generation_questions and name != "base":
+            metrics[self.main_set]["generation"] = self._generation(scorer)
         for s, rs in records.items():
             atomic_write_jsonl(folder / f"records-{s}.jsonl", (r.to_json() for r in rs))
         atomic_write_json(folder / "metrics.json", metrics)
         return metrics
+
+    @property
+    def main_set(self) -> str:
+        return "known-heldout" if "known-heldout" in self.sets else next(iter(self.sets))
+
+    def _generation(self, scorer: HFScorer) -> dict[str, Any]:
+        """Greedy answers of the tuned model on main-set questions, and their shift from the base."""
+        from iftscope.evaluate.generation import generation_metrics
+        from iftscope.intervene.render import instruction, wrap
+
+        if not hasattr(self, "_base_model"):
+            self._base_model = load_model(self.base)[0]
+        qs = self.sets[self.main_set][: self.cfg.generation_questions]
+        prompts = [wrap(self.cfg.render.template, instruction(q, None)) for q in qs]
+        return generation_metrics(scorer.model, self._base_model, scorer.tokenizer, qs, prompts)
 
     def _base_records(self) -> dict[str, list[ProbeRecord]]:
         return {s: _read_records(self.out / "eval" / "base" / f"records-{s}.jsonl") for s in self.sets}
@@ -133,6 +150,29 @@ class Study:
         return train_sft(model, tok, examples, folder, replace(self.cfg.train, seed=seed), progress=False)
 
     # -- the whole study ----------------------------------------------------------------------
+    def workers(self, n_jobs: int) -> int:
+        import os
+
+        import torch
+
+        if self.cfg.workers:
+            return max(1, min(self.cfg.workers, n_jobs))
+        if torch.cuda.is_available() or self.cfg.data.model is not None:
+            return 1
+        return max(1, min(os.cpu_count() or 1, 4, n_jobs))
+
+    def job(self, seed: int, group: str, style: str, gdir: str) -> dict[str, Any]:
+        """Train one group in one style with one seed, then evaluate it (each step skipped if done)."""
+        folder = self.out / "train" / group / style / f"s{seed}"
+        t1 = time.perf_counter()
+        tr = self.train(Path(gdir) / "examples" / f"{group}.jsonl", style, folder, seed)
+        t2 = time.perf_counter()
+        metrics = self.evaluate(f"{group}/{style}/s{seed}", folder / "model")
+        return {
+            "group": group, "style": style, "seed": seed, "metrics": metrics, "train": _train_brief(tr),
+            "train_seconds": t2 - t1, "eval_seconds": time.perf_counter() - t2,
+        }  # fmt: skip
+
     def run(self) -> dict[str, Any]:
         t_start = time.perf_counter()
         write_manifest(self.out, self.cfg)
@@ -141,7 +181,6 @@ class Study:
         t0 = time.perf_counter()
         self.evaluate("base", None)
         t_base = time.perf_counter() - t0
-        runs = []
         plan = []
         for seed in self.cfg.seeds:
             gdir = self.groups(records, seed)
@@ -155,20 +194,25 @@ class Study:
         bar = tqdm(
             total=len(plan), desc="train+eval", unit="model", disable=not self.progress, dynamic_ncols=True
         )
-        t_train = t_eval = 0.0
-        for seed, group, style, gdir in plan:
-            bar.set_postfix_str(f"{group}/{style}/s{seed}")
-            folder = self.out / "train" / group / style / f"s{seed}"
-            t1 = time.perf_counter()
-            tr = self.train(gdir / "examples" / f"{group}.jsonl", style, folder, seed)
-            t2 = time.perf_counter()
-            metrics = self.evaluate(f"{group}/{style}/s{seed}", folder / "model")
-            t_train, t_eval = t_train + t2 - t1, t_eval + time.perf_counter() - t2
-            runs.append(
-                {"group": group, "style": style, "seed": seed, "metrics": metrics, "train": _train_brief(tr)}
-            )
+        jobs = [(seed, group, style, str(gdir)) for seed, group, style, gdir in plan]
+        workers = self.workers(len(jobs))
+        runs, t_train, t_eval = [], 0.0, 0.0
+        if workers == 1:
+            results = (self.job(*j) for j in jobs)
+        else:  # small models on CPU: one thread per process, several processes
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+            results = pool.map(_job_in_worker, [(self.cfg, str(self.out), j) for j in jobs])
+        for run in results:
+            t_train, t_eval = t_train + run.pop("train_seconds"), t_eval + run.pop("eval_seconds")
+            runs.append(run)
+            bar.set_postfix_str(f"{run['group']}/{run['style']}/s{run['seed']}")
             bar.update(1)
         bar.close()
+        if workers > 1:
+            pool.shutdown()
         self.times.update({"train": round(t_train, 1), "evaluate": round(t_base + t_eval, 1)})
         from iftscope.study.analysis import analyse
 
@@ -177,6 +221,16 @@ class Study:
         result["stage_seconds"] = self.times
         atomic_write_json(self.out / "analysis" / "summary.json", result)
         return result
+
+
+def _job_in_worker(args: tuple[StudyConfig, str, tuple]) -> dict[str, Any]:
+    import torch
+
+    torch.set_num_threads(1)
+    cfg, out, job = args
+    study = Study(cfg, out, progress=False)
+    study.prepare(quiet=True)
+    return study.job(*job)
 
 
 def _read_records(path: Path) -> list[ProbeRecord]:
