@@ -94,6 +94,32 @@ def test_run_command_writes_the_report(tmp_path, capsys):
     assert set(summary["stage_seconds"]) >= {"world", "probe", "train", "evaluate", "total"}
     assert main(["run", "nope.yaml"]) == 2 and "no such recipe" in capsys.readouterr().err
 
+    # the evaluation and analysis stages alone
+    assert main(["analyse", str(out)]) == 0 and "report:" in capsys.readouterr().out
+    kh = tmp_path / "kh.jsonl"
+    world_qs = [json.loads(x) for x in (out / "world" / "questions.jsonl").read_text().splitlines()]
+    kh.write_text("".join(json.dumps(q) + "\n" for q in world_qs if q["metadata"]["split"] == "known_test"))
+    args = [
+        "evaluate",
+        "--model",
+        str(out / "world" / "model"),
+        "--adapter",
+        str(out / "train/H/answer/s0/model"),
+    ]
+    args += [
+        "--sets",
+        f"known-heldout={kh}",
+        "--reference",
+        str(out / "eval" / "base"),
+        "--out",
+        str(tmp_path / "ev"),
+    ]
+    assert main(args) == 0 and "argmax agreement" in capsys.readouterr().out
+    ev = json.loads((tmp_path / "ev" / "metrics.json").read_text())["known-heldout"]
+    stored = json.loads((out / "eval/H/answer/s0/metrics.json").read_text())["known-heldout"]
+    assert ev["accuracy"] == stored["accuracy"] and ev["consistency"]["n"] == stored["consistency"]["n"]
+    assert main(["evaluate", "--model", "x", "--sets", "bad", "--out", str(tmp_path / "e2")]) == 2
+
     # dataset strings are escaped: a question carrying markup shows as text in the drill-down
     from iftscope.report.render import write_report
 

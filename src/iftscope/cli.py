@@ -255,12 +255,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true", help="also print a JSON report")
     c.set_defaults(func=_data_check)
 
-    from iftscope.commands import curate, intervene, train
+    from iftscope.commands import curate, evaluate, intervene, train
     from iftscope.commands import run as run_command
 
     run_command.register(sub)
     intervene.register(sub)
     train.register(sub)
+    evaluate.register(sub)
     curate.register(sub)
     return parser
 

@@ -225,8 +225,10 @@ class Study:
 
 def _job_in_worker(args: tuple[StudyConfig, str, tuple]) -> dict[str, Any]:
     import torch
+    from transformers.utils import logging as hf_logging
 
     torch.set_num_threads(1)
+    hf_logging.disable_progress_bar()  # a worker's bars would interleave with the study's own
     cfg, out, job = args
     study = Study(cfg, out, progress=False)
     study.prepare(quiet=True)
