@@ -41,3 +41,16 @@ def test_a_model_against_itself_shifts_nothing(tiny_model, tokenizer, tiny_world
     assert m["n"] == 5 and 0 <= m["accuracy"] <= 1 and 0 <= m["format_rate"] <= 1
     assert m["shift_answer_token"]["unshifted"] == pytest.approx(1.0)  # greedy = the base's top-1
     assert m["shift_other_tokens"]["shifted"] == 0.0
+
+
+def test_batched_ranks_equal_one_by_one(tiny_model, tokenizer):
+    from iftscope.evaluate.generation import batch_base_ranks
+
+    pairs = [
+        (tokenizer("Question : Where was Stalain Brimley born ? Answer:")["input_ids"], [7, 8, 9]),
+        (tokenizer("Answer:")["input_ids"], [10]),
+        (tokenizer("Question : Answer:")["input_ids"], []),
+    ]
+    assert batch_base_ranks(tiny_model, pairs) == [
+        base_ranks(tiny_model, p, r) if r else [] for p, r in pairs
+    ]

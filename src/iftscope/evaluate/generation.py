@@ -56,12 +56,30 @@ def greedy(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 16, b
 @torch.no_grad()
 def base_ranks(base_model, prompt: list[int], response: list[int]) -> list[int]:
     """Rank (1 = top) of each response token under the base model, given the same prefix."""
-    if not response:
-        return []
-    ids = torch.tensor([prompt + response])
-    logits = base_model(input_ids=ids).logits[0, len(prompt) - 1 : -1].float()
-    chosen = logits.gather(1, torch.tensor(response)[:, None])
-    return (logits > chosen).sum(dim=1).add(1).tolist()
+    return batch_base_ranks(base_model, [(prompt, response)])[0]
+
+
+@torch.no_grad()
+def batch_base_ranks(
+    base_model, pairs: Sequence[tuple[list[int], list[int]]], batch_size: int = 64
+) -> list[list[int]]:
+    """base_ranks for many (prompt, response) pairs, right-padded batches."""
+    out: list[list[int]] = []
+    for start in range(0, len(pairs), batch_size):
+        chunk = pairs[start : start + batch_size]
+        seqs = [p + r for p, r in chunk]
+        width = max(len(x) for x in seqs)
+        ids = torch.tensor([x + [0] * (width - len(x)) for x in seqs])
+        mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in seqs])
+        logits = base_model(input_ids=ids, attention_mask=mask).logits.float()
+        for row, (p, r) in zip(logits, chunk, strict=True):
+            if not r:
+                out.append([])
+                continue
+            at = row[len(p) - 1 : len(p) - 1 + len(r)]
+            chosen = at.gather(1, torch.tensor(r)[:, None])
+            out.append((at > chosen).sum(dim=1).add(1).tolist())
+    return out
 
 
 def shift_fractions(ranks: Sequence[int]) -> dict[str, float]:
@@ -81,12 +99,13 @@ def generation_metrics(
 ) -> dict[str, Any]:
     """Accuracy and format rate of greedy answers, and the token shift against the base model."""
     answers, follows, correct, first, rest, shifted = [], 0, 0, [], [], {}
-    for q, (p_ids, r_ids) in zip(questions, greedy(tuned, tokenizer, prompts, max_new_tokens), strict=True):
+    generated = greedy(tuned, tokenizer, prompts, max_new_tokens)
+    all_ranks = batch_base_ranks(base, generated)
+    for q, (_, r_ids), ranks in zip(questions, generated, all_ranks, strict=True):
         text = tokenizer.decode(r_ids, skip_special_tokens=True)
         idx, fmt = parse_answer(text, q.choices)
         follows += fmt
         correct += idx == q.answer
-        ranks = base_ranks(base, p_ids, r_ids)
         first += ranks[:1]
         rest += ranks[1:]
         for tok, r in zip(r_ids, ranks, strict=True):

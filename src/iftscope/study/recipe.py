@@ -51,7 +51,7 @@ class StudyConfig:
     train: SFTConfig = field(default_factory=lambda: SFTConfig(steps=300, checkpoint_every=0))
     eval_format: str = "qa"  # how tuned models are read ("qa" = the plain template's question)
     workers: int = 0  # parallel train+eval processes; 0 = auto (1 on GPU or real data, else up to 4 CPUs)
-    generation_questions: int = 100  # generation mode and token shift on this many main-set questions
+    generation_questions: int = 64  # generation mode and token shift on this many main-set questions
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:

@@ -95,10 +95,13 @@ class Study:
         folder = self.out / "eval" / name
         if (folder / "metrics.json").exists():
             return read_json(folder / "metrics.json")
-        fmt = get_format(self.cfg.eval_format)
-        # the base model k-shot (it has not learned a format), tuned models zero-shot
-        shots = self.cfg.probe.shots if name == "base" and fmt.name not in ("cloze", "qa") else 0
-        cfg = ProbeConfig(format=fmt.name, shots=shots, seed=self.cfg.probe.seed)
+        # The base model is read as the probe reads it (it has learned no QA format: cloze statements
+        # on the micro-world, k-shot on real data); tuned models zero-shot as they were trained.
+        if name == "base":
+            fmt, cfg = get_format(self.cfg.probe.format), self.cfg.probe
+        else:
+            fmt = get_format(self.cfg.eval_format)
+            cfg = ProbeConfig(format=fmt.name, shots=0, seed=self.cfg.probe.seed)
         scorer = self._scorer(adapter)
         records = score_sets(scorer, self.sets, fmt.with_tokenizer(scorer.tokenizer), cfg, self.pool)
         base = None if name == "base" else self._base_records()
