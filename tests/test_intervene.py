@@ -152,3 +152,29 @@ def test_self_explained_style_is_written_by_the_base_model(tiny_world, tiny_mode
     assert len(own) == 3 and all(
         o.response.startswith(p.response + " ") for o, p in zip(own, plain, strict=True)
     )
+
+
+def test_chat_template_renders_with_the_models_own_template(tiny_world, tiny_hf_model_dir, tmp_path):
+    from transformers import AutoTokenizer
+
+    from iftscope.intervene.render import chat_wrapper
+    from iftscope.intervene.stage import read_examples, run_intervene
+
+    tok = AutoTokenizer.from_pretrained(tiny_hf_model_dir)
+    with pytest.raises(ValueError, match="no chat template"):
+        chat_wrapper(tok)
+    tok.chat_template = (
+        "{{ bos_token }}{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}[assistant]"
+    )
+    _, _, questions = tiny_world
+    run_intervene(
+        questions,
+        fake_probe(questions),
+        tmp_path / "g",
+        InterveneConfig(size=2),
+        RenderConfig(template="chat"),
+        tokenizer=tok,
+    )
+    ex = read_examples(tmp_path / "g" / "examples" / "H.jsonl")[0]
+    q = next(q for q in questions if q.id == ex.question_id)
+    assert ex.prompt == f"[user] {q.question}\n[assistant]" and ex.response == f" {ex.target_text}"

@@ -46,7 +46,15 @@ def run(args: argparse.Namespace) -> int:
             if not (args.model or probed):
                 raise ValueError("style 'self-explained' needs --model (the base model that writes them)")
             base_model = load_model(args.model or probed)
-        summary = run_intervene(questions, records, args.out, cfg, render, base_model)
+        tokenizer = None
+        if render.template == "chat":
+            from transformers import AutoTokenizer
+
+            source = args.model or json.loads((args.probe / "summary.json").read_text()).get("model")
+            if not source:
+                raise ValueError("template 'chat' needs --model (whose chat template renders the examples)")
+            tokenizer = AutoTokenizer.from_pretrained(source)
+        summary = run_intervene(questions, records, args.out, cfg, render, base_model, tokenizer)
     except (DataValidationError, ValueError, FileNotFoundError, KeyError) as e:
         print(f"iftscope intervene: error: {e}", file=sys.stderr)
         return 2
@@ -78,7 +86,12 @@ def register(sub) -> None:
     p.add_argument("--size", type=int, help="items per group (default: the largest all groups allow)")
     p.add_argument("--confidence", type=float, default=0.5, help="I and S: wrong answer's probability above")
     p.add_argument("--mixtures", type=_floats, default=(0.5,), help="fractions r of I items with S targets")
-    p.add_argument("--template", default="plain", choices=["plain", "vicuna"], help="prompt template")
+    p.add_argument(
+        "--template",
+        default="plain",
+        choices=["plain", "vicuna", "chat"],
+        help="prompt template: plain (micro-world), vicuna v1.1 (the paper), chat (the model's own)",
+    )
     p.add_argument("--show-options", action="store_true", help="list the options; answer 'C. text'")
     p.add_argument(
         "--styles",
@@ -86,7 +99,10 @@ def register(sub) -> None:
         help="comma-separated: answer, explained (the data's explanation), self-explained (written by "
         "the base model, seeded sampling)",
     )
-    p.add_argument("--model", help="base model for self-explained (default: the model the probe read)")
+    p.add_argument(
+        "--model",
+        help="base model for self-explained and the chat template (default: the model the probe read)",
+    )
     p.add_argument("--no-balance-letters", action="store_true", help="keep option order (the paper)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run)

@@ -36,6 +36,20 @@ class RenderConfig:
     seed: int = 0
 
 
+def chat_wrapper(tokenizer) -> Callable[[str], str]:
+    """The model's own chat template around one user turn, ready for the assistant's reply."""
+    if not getattr(tokenizer, "chat_template", None):
+        raise ValueError("template 'chat': this tokenizer has no chat template; use plain or vicuna")
+    bos = tokenizer.bos_token or ""
+
+    def wrap_chat(text: str) -> str:
+        messages = [{"role": "user", "content": text}]
+        out = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return out[len(bos) :] if bos and out.startswith(bos) else out  # the tokenizer adds BOS
+
+    return wrap_chat
+
+
 def explanation_for(q: Question, target: int) -> str:
     """The data's explanation, made to support the target (micro-world: the value swapped)."""
     if not q.explanation:

@@ -55,9 +55,11 @@ def run_intervene(
     cfg: InterveneConfig,
     render: RenderConfig,
     base_model=None,
+    tokenizer=None,
 ) -> dict[str, Any]:
     """Write OUT/groups.json, OUT/examples/<group>.jsonl (every style) and OUT/summary.json, all at
-    once. `base_model` = (model, tokenizer) writes the explanations of style `self-explained`."""
+    once. `base_model` = (model, tokenizer) writes the explanations of style `self-explained`;
+    the template `chat` uses the tokenizer's chat template."""
     groups = build_groups(questions, records, cfg)
     by_id = {q.id: q for q in questions}
     explanations = None
@@ -68,7 +70,14 @@ def run_intervene(
 
         wanted = [(by_id[it.question_id], it.target) for g in groups for it in g.items]
         explanations = generate_explanations(*base_model, wanted, render.template, seed=cfg.seed)
-    examples = {g.name: render_group(g, by_id, render, explanations=explanations) for g in groups}
+    chat = None
+    if render.template == "chat":
+        if tokenizer is None and base_model is None:
+            raise ValueError("template 'chat' needs the model's tokenizer")
+        from iftscope.intervene.render import chat_wrapper
+
+        chat = chat_wrapper(tokenizer if tokenizer is not None else base_model[1])
+    examples = {g.name: render_group(g, by_id, render, chat, explanations) for g in groups}
     summary = {
         "intervene": asdict(cfg),
         "render": asdict(render),
