@@ -198,6 +198,7 @@ class Study:
             total=len(plan), desc="train+eval", unit="model", disable=not self.progress, dynamic_ncols=True
         )
         jobs = [(seed, group, style, str(gdir)) for seed, group, style, gdir in plan]
+        t_jobs = time.perf_counter()
         workers = self.workers(len(jobs))
         runs, t_train, t_eval = [], 0.0, 0.0
         if workers == 1:
@@ -216,7 +217,15 @@ class Study:
         bar.close()
         if workers > 1:
             pool.shutdown()
-        self.times.update({"train": round(t_train, 1), "evaluate": round(t_base + t_eval, 1)})
+        # train and evaluate: summed over worker processes; train_and_evaluate_wall: the stage's wall time
+        self.times.update(
+            {
+                "train": round(t_train, 1),
+                "evaluate": round(t_base + t_eval, 1),
+                "train_and_evaluate_wall": round(time.perf_counter() - t_jobs, 1),
+                "workers": workers,
+            }
+        )
         from iftscope.study.analysis import analyse
 
         result = analyse(self.out, self.cfg, runs, self.times)
