@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from conftest import SHARED_DATA
 
 from iftscope.cli import main
 from iftscope.study.recipe import RecipeError, load_recipe
@@ -123,10 +124,48 @@ def test_run_command_writes_the_report(tmp_path, capsys):
     # dataset strings are escaped: a question carrying markup shows as text in the drill-down
     from iftscope.report.render import write_report
 
-    questions = out / "world" / "questions.jsonl"
+    questions = out / "tests" / "known-heldout.jsonl"
     rows = [json.loads(x) for x in questions.read_text().splitlines()]
     for r in rows:
         r["question"] = "<script>alert(1)</script> " + r["question"]
     questions.write_text("".join(json.dumps(r) + "\n" for r in rows))
     html = write_report(out)["html"].read_text()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script" not in html
+
+
+@pytest.mark.skipif(not SHARED_DATA.exists(), reason="shared/data not beside the checkout")
+def test_real_model_and_data_run_every_stage(tmp_path, tiny_hf_model_dir):
+    """A tiny Llama on Xiezhi questions, the paper's format: chance accuracy, but every stage runs."""
+    xiezhi = SHARED_DATA / "xiezhi"
+    small = {}
+    for name, path in {"ift": "engineering/train", "HOMO": "engineering/test", "OOD": "history/test"}.items():
+        rows = (xiezhi / f"{path}.jsonl").read_text().splitlines()[: 60 if name == "ift" else 16]
+        small[name] = tmp_path / f"{name}.jsonl"
+        small[name].write_text("\n".join(rows) + "\n")
+    recipe = tmp_path / "real.yaml"
+    recipe.write_text(
+        f"""
+name: real
+seeds: [0]
+groups: []
+skip_groups: []
+data:
+  model: {tiny_hf_model_dir}
+  ift: [{small["ift"]}]
+  pool: [{xiezhi / "engineering" / "dev.jsonl"}]
+  tests: {{HOMO: {small["HOMO"]}, OOD: {small["OOD"]}}}
+probe: {{format: paper, shots: 2, demos: first, known_rule: argmax}}
+intervene: {{confidence: 0.0, size: 4, mixtures: [0.5], micro_world: false}}
+render: {{template: vicuna, show_options: true, styles: [answer]}}
+train: {{steps: 2, batch_size: 4, max_length: 512, checkpoint_every: 0}}
+eval_format: paper
+generation_questions: 4
+"""
+    )
+    out = tmp_path / "run"
+    assert main(["run", str(recipe), "--out", str(out), "--quiet"]) == 0
+    summary = json.loads((out / "analysis" / "summary.json").read_text())
+    assert set(summary["table"]["H/answer"]) == {"HOMO", "OOD"} and summary["main_set"] == "HOMO"
+    assert {"base", "H", "I", "S", "mix-0.5"} <= {k.split("/")[0] for k in summary["table"]}
+    html = (out / "report" / "report.html").read_text()
+    assert 'id="drilldown"' in html and summary["verdict"]

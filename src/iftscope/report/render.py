@@ -50,10 +50,11 @@ def drilldown(out: Path, result: dict[str, Any], group: str = "I", top: int = 10
 
 
 def _questions(out: Path) -> dict[str, dict[str, Any]]:
-    path = out / "world" / "questions.jsonl"
-    if not path.exists():
-        return {}
-    return {q["id"]: q for q in map(json.loads, path.read_text(encoding="utf-8").splitlines())}
+    """Every test set's questions as the run stored them."""
+    found = {}
+    for path in sorted((out / "tests").glob("*.jsonl")):
+        found.update({q["id"]: q for q in map(json.loads, path.read_text(encoding="utf-8").splitlines())})
+    return found
 
 
 def write_report(out: str | Path) -> dict[str, Path]:

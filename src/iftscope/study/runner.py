@@ -71,6 +71,10 @@ class Study:
             self.sets = {name: load_questions(p) for name, p in self.cfg.data.tests.items()}
             self.truth_dir = None
         self.pool = [q for p in self.cfg.data.pool for q in load_questions(p)] or self.questions
+        for name, qs in self.sets.items():  # the test sets as run, for the report and for provenance
+            path = self.out / "tests" / f"{name}.jsonl"
+            if not path.exists():
+                atomic_write_jsonl(path, (q.to_json() for q in qs))
         self.times["world"] = round(time.perf_counter() - t0, 1)
 
     def _scorer(self, adapter: Path | None = None) -> HFScorer:
