@@ -46,6 +46,8 @@ def test_study_end_to_end_and_resume(tmp_path, monkeypatch):
     assert len(table["H/answer"]["unknown"]["accuracy"]["values"]) == 2  # two seeds, with a CI
     assert table["H/explained"]["unknown"]["accuracy"]["ci"] is not None
     assert result["paired_tests"] and "verdict" in result and result["partial_correlation"]["n"] > 4
+    mem = result["memorisation"]["S/answer"]
+    assert 0 <= mem["target_accuracy"]["mean"] <= 1 and "retention_accuracy" in mem
     assert (tmp_path / "a" / "recipe.yaml").exists() and (tmp_path / "a" / "analysis" / "runs.csv").exists()
 
     # killed after a few models: the rerun completes with the uninterrupted run's results

@@ -38,6 +38,8 @@ def tidy_rows(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for r in runs:
         for s, m in r["metrics"].items():
+            if s.startswith("_"):
+                continue
             c = m.get("consistency", {})
             rows.append(
                 {"group": r["group"], "style": r["style"], "seed": r["seed"], "set": s, "n": m["n"],
@@ -54,7 +56,7 @@ def _correct(out: Path, name: str, s: str) -> dict[str, bool]:
 def paired_tests(out: Path, runs: Sequence[dict[str, Any]], reference: str = "H") -> list[dict[str, Any]]:
     """Reference group vs every other, per style and test set, questions paired within each seed."""
     tests = []
-    keys = sorted({(r["style"], s) for r in runs for s in r["metrics"]})
+    keys = sorted({(r["style"], s) for r in runs for s in r["metrics"] if not s.startswith("_")})
     groups = sorted({r["group"] for r in runs} - {reference})
     seeds = sorted({r["seed"] for r in runs})
     for style, s in keys:
@@ -91,6 +93,22 @@ def headline(rows: Sequence[dict[str, Any]], base: dict[str, Any]) -> dict[str, 
                 cell[s][k] = float(np.mean(vals)) if vals else None
         table[f"{key[0]}/{key[1]}"] = cell
     return table
+
+
+def memorisation(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Per group/style, over seeds: targets memorised on the trained questions; biographies kept."""
+    out: dict[str, Any] = {}
+    for key in sorted({(r["group"], r["style"]) for r in runs}):
+        ms = [r["metrics"].get("_memorisation") for r in runs if (r["group"], r["style"]) == key]
+        ms = [m for m in ms if m]
+        if not ms:
+            continue
+        out[f"{key[0]}/{key[1]}"] = {
+            k: mean_ci([m[k] for m in ms])
+            for k in ("target_accuracy", "gold_accuracy", "retention_accuracy")
+            if k in ms[0]
+        }
+    return out
 
 
 def verdict(table: dict[str, Any], tests: Sequence[dict[str, Any]], main_set: str, style: str) -> str:
@@ -147,6 +165,7 @@ def analyse(
         "verdict": verdict(table, tests, main_set, style),
         "table": table,
         "paired_tests": tests,
+        "memorisation": memorisation(runs),
         "partial_correlation": partial,
         "training": {f"{r['group']}/{r['style']}/s{r['seed']}": r["train"] for r in runs},
         "probe": read_json(out / "probe" / "summary.json"),

@@ -30,7 +30,7 @@ from iftscope.intervene.stage import read_examples, read_probe_records, run_inte
 from iftscope.models.load import load_model
 from iftscope.models.scorer import HFScorer
 from iftscope.probe.formats import get_format
-from iftscope.probe.knowledge import ProbeConfig
+from iftscope.probe.knowledge import ProbeConfig, probe
 from iftscope.probe.runner import run_probe
 from iftscope.runs import atomic_write_json, atomic_write_jsonl, read_json
 from iftscope.study.manifest import write_manifest
@@ -95,7 +95,8 @@ class Study:
         self.times["probe"] = round(time.perf_counter() - t0, 1)
         return read_probe_records(folder)
 
-    def evaluate(self, name: str, adapter: Path | None) -> dict[str, Any]:
+    def evaluate(self, name: str, adapter: Path | None, extra=None) -> dict[str, Any]:
+        """Records and metrics of one model on every test set; `extra(scorer)` adds `_memorisation`."""
         folder = self.out / "eval" / name
         if (folder / "metrics.json").exists():
             return read_json(folder / "metrics.json")
@@ -112,6 +113,8 @@ class Study:
         metrics = {s: set_metrics(rs, base[s] if base else None) for s, rs in records.items()}
         if self.cfg.generation_questions and name != "base":
             metrics[self.main_set]["generation"] = self._generation(scorer)
+        if extra is not None:
+            metrics["_memorisation"] = extra(scorer)
         for s, rs in records.items():
             atomic_write_jsonl(folder / f"records-{s}.jsonl", (r.to_json() for r in rs))
         atomic_write_json(folder / "metrics.json", metrics)
@@ -131,6 +134,29 @@ class Study:
         qs = self.sets[self.main_set][: self.cfg.generation_questions]
         prompts = [wrap(self.cfg.render.template, instruction(q, None)) for q in qs]
         return generation_metrics(scorer.model, self._base_model, scorer.tokenizer, qs, prompts)
+
+    def _memorisation(self, scorer: HFScorer, gdir: str, group: str) -> dict[str, Any]:
+        """The trained questions themselves (is the target memorised?) and, on the micro-world, the
+        pretrained biographies read as the probe reads them (did fine-tuning erase them?)."""
+        groups = json.loads((Path(gdir) / "groups.json").read_text())
+        items = next(g for g in groups if g["name"] == group)["items"]
+        by_id = {q.id: q for q in self.questions}
+        trained = [replace(by_id[it["question_id"]], answer=it["target"]) for it in items]
+        fmt = get_format(self.cfg.eval_format).with_tokenizer(scorer.tokenizer)
+        recs = list(probe(scorer, trained, self.pool, fmt, ProbeConfig(format=fmt.name, shots=0)))
+        out: dict[str, Any] = {
+            "trained_n": len(recs),
+            "target_accuracy": sum(r.correct for r in recs) / max(len(recs), 1),
+            "gold_accuracy": sum(r.prediction == it["gold"] for r, it in zip(recs, items, strict=True))
+            / max(len(recs), 1),
+        }
+        if self.cfg.probe.format == "cloze":
+            cloze = get_format("cloze")
+            held = self.sets[self.main_set]
+            rs = list(probe(scorer, held, held, cloze, replace(self.cfg.probe, format="cloze", shots=0)))
+            out["retention_accuracy"] = sum(r.correct for r in rs) / max(len(rs), 1)
+            out["retention_known"] = sum(r.known for r in rs) / max(len(rs), 1)
+        return out
 
     def _base_records(self) -> dict[str, list[ProbeRecord]]:
         return {s: _read_records(self.out / "eval" / "base" / f"records-{s}.jsonl") for s in self.sets}
@@ -174,7 +200,11 @@ class Study:
         t1 = time.perf_counter()
         tr = self.train(Path(gdir) / "examples" / f"{group}.jsonl", style, folder, seed)
         t2 = time.perf_counter()
-        metrics = self.evaluate(f"{group}/{style}/s{seed}", folder / "model")
+        metrics = self.evaluate(
+            f"{group}/{style}/s{seed}",
+            folder / "model",
+            lambda scorer: self._memorisation(scorer, gdir, group),
+        )
         return {
             "group": group, "style": style, "seed": seed, "metrics": metrics, "train": _train_brief(tr),
             "train_seconds": t2 - t1, "eval_seconds": time.perf_counter() - t2,
