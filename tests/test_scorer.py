@@ -73,3 +73,23 @@ def test_shared_prefix_cache_gives_the_plain_scores(which, tiny_model, tokenizer
     pairs.append(("Answer:", " Lisbon"))
     a, b = cached.continuation_logprobs(pairs), plain.continuation_logprobs(pairs)
     assert [x.logprob for x in a] == pytest.approx([x.logprob for x in b], abs=1e-5)
+
+
+def test_one_token_options_share_their_context(tiny_model, tokenizer):
+    """Four single-word values after one statement: one sequence scored, the same numbers."""
+    scorer = HFScorer(tiny_model, tokenizer, min_shared=0)
+    context = "Stalain Brimley was born in the city of"
+    pairs = [(context, f" {v}") for v in ("Lisbon", "Oslo", "Lima")] + [
+        (context, " Lisbon ."),
+        ("Answer:", " Oslo"),
+    ]
+    calls = []
+    original = scorer._logprob_rows
+    scorer._logprob_rows = lambda seqs, starts: calls.append(len(seqs)) or original(seqs, starts)
+    scores = scorer.continuation_logprobs(pairs)
+    assert calls == [3]  # the shared context once, the two-token continuation, the other context
+    for (ctx, cont), score in zip(pairs, scores, strict=True):
+        whole, ctx_ids = scorer.encode(ctx + cont), scorer.encode(ctx)
+        lp = manual_logprobs(tiny_model, whole)
+        expected = sum(lp[i - 1, whole[i]].item() for i in range(len(ctx_ids), len(whole)))
+        assert score.logprob == pytest.approx(expected, abs=1e-5)

@@ -162,10 +162,23 @@ class HFScorer:
                 raise ValueError("empty context: nothing to condition the continuation on")
             seqs.append(whole)
             spans.append((len(ctx), len(whole), len(continuation)))
+        # A one-token continuation needs only its context's last output: options that share a
+        # context (a cloze statement and its four single-word values) share one sequence.
+        unique: dict[tuple[int, ...], int] = {}
+        todo: list[list[int]] = []
+        starts: list[int] = []
+        where = []
+        for seq, (a, b, _) in zip(seqs, spans, strict=True):
+            key = tuple(seq[:a]) if b - a == 1 else tuple(seq)
+            if b - a != 1 or key not in unique:
+                unique.setdefault(key, len(todo))
+                todo.append(seq[:a] if b - a == 1 else seq)
+                starts.append(a - 1)
+            where.append(unique[key] if b - a == 1 else len(todo) - 1)
+        rows = self._logprob_rows(todo, starts)
         scores = []
-        rows = self._logprob_rows(seqs, [a - 1 for a, _, _ in spans])
-        for lp, seq, (a, b, chars) in zip(rows, seqs, spans, strict=True):
+        for i, seq, (a, b, chars) in zip(where, seqs, spans, strict=True):
             targets = torch.tensor(seq[a:b])
-            total = lp[: b - a].gather(1, targets[:, None]).sum().item()
+            total = rows[i][: b - a].gather(1, targets[:, None]).sum().item()
             scores.append(ContinuationScore(total, b - a, chars))
         return scores
