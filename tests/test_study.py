@@ -54,11 +54,11 @@ def test_study_end_to_end_and_resume(tmp_path, monkeypatch):
     calls = {"n": 0}
     original = Study.evaluate
 
-    def dying(self, name, adapter):
+    def dying(self, name, adapter, extra=None):
         calls["n"] += 1
         if calls["n"] == 4:
             raise KeyboardInterrupt("killed")
-        return original(self, name, adapter)
+        return original(self, name, adapter, extra)
 
     monkeypatch.setattr(Study, "evaluate", dying)
     with pytest.raises(KeyboardInterrupt):
