@@ -110,3 +110,15 @@ def test_decorated_biographies_keep_every_fact(tokenizer, tiny_world):
     assert sum(any(d in t for d in decorations) for t in texts) >= 15
     assert all(p.facts[a] in t for t in texts for a in ATTRIBUTES)
     assert all(t.count(p.name) == len(ATTRIBUTES) for t in texts)
+
+
+def test_question_paraphrases_use_only_vocabulary_words():
+    """The tokenizer is built before pretraining: a reworded question must not bring <unk>."""
+    from iftscope.data.lexicon import QUESTION_PARAPHRASES, QUESTIONS
+    from iftscope.data.microworld import WORD_PATTERN, vocabulary
+
+    vocab = set(vocabulary())
+    assert set(QUESTION_PARAPHRASES) == set(QUESTIONS)
+    for attr, text in QUESTION_PARAPHRASES.items():
+        assert text != QUESTIONS[attr]
+        assert set(WORD_PATTERN.findall(text.replace("{name}", " "))) <= vocab, text

@@ -48,6 +48,9 @@ def test_study_end_to_end_and_resume(tmp_path, monkeypatch):
     assert result["paired_tests"] and "verdict" in result and result["partial_correlation"]["n"] > 4
     mem = result["memorisation"]["S/answer"]
     assert 0 <= mem["target_accuracy"]["mean"] <= 1 and "retention_accuracy" in mem
+    assert (
+        0 <= mem["paraphrase_stability"]["mean"] <= 1 and "permutation_stability" not in mem
+    )  # no options shown
     assert (tmp_path / "a" / "recipe.yaml").exists() and (tmp_path / "a" / "analysis" / "runs.csv").exists()
 
     # killed after a few models: the rerun completes with the uninterrupted run's results
@@ -171,3 +174,4 @@ generation_questions: 4
     assert {"base", "H", "I", "S", "mix-0.5"} <= {k.split("/")[0] for k in summary["table"]}
     html = (out / "report" / "report.html").read_text()
     assert 'id="drilldown"' in html and summary["verdict"]
+    assert "permutation_stability" in summary["memorisation"]["H/answer"]  # a letter format: rotated options

@@ -183,6 +183,16 @@ QUESTIONS: dict[str, str] = {
     "employer": "Which company does {name} work for?",
 }
 
+# A second wording of each question, made only of words the vocabulary already has (the tokenizer
+# is built before pretraining): evaluation asks both and measures whether the answer stays.
+QUESTION_PARAPHRASES: dict[str, str] = {
+    "birth_city": "In which city was {name} born?",
+    "birth_year": "In what year was {name} born?",
+    "university": "What university did {name} attend?",
+    "field": "Which field did {name} study?",
+    "employer": "What company does {name} work for?",
+}
+
 # Words that later stages put around the facts (QA prompts, chat templates, explanations), so
 # the tokenizer built before pretraining already has them.
 FORMAT_WORDS = """

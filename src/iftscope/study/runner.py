@@ -115,6 +115,7 @@ class Study:
             metrics[self.main_set]["generation"] = self._generation(scorer)
         if extra is not None:
             metrics["_memorisation"] = extra(scorer)
+            metrics["_behaviour"] = self._stability(scorer)
         for s, rs in records.items():
             atomic_write_jsonl(folder / f"records-{s}.jsonl", (r.to_json() for r in rs))
         atomic_write_json(folder / "metrics.json", metrics)
@@ -156,6 +157,42 @@ class Study:
             rs = list(probe(scorer, held, held, cloze, replace(self.cfg.probe, format="cloze", shots=0)))
             out["retention_accuracy"] = sum(r.correct for r in rs) / max(len(rs), 1)
             out["retention_known"] = sum(r.known for r in rs) / max(len(rs), 1)
+        return out
+
+    def _stability(self, scorer: HFScorer, n: int = 200) -> dict[str, Any]:
+        """Does the answer stay when the question is reworded (micro-world) or the options are
+        rotated (letter formats)? Agreement of argmax answers, on main-set questions."""
+        from iftscope.data.lexicon import QUESTION_PARAPHRASES
+
+        qs = self.sets[self.main_set][:n]
+        fmt = get_format(self.cfg.eval_format).with_tokenizer(scorer.tokenizer)
+        cfg = ProbeConfig(format=fmt.name, shots=0)
+
+        def answers(questions):
+            return [
+                q.choices[r.prediction]
+                for q, r in zip(questions, probe(scorer, questions, self.pool, fmt, cfg), strict=True)
+            ]
+
+        base, out = answers(qs), {}
+        if all("attribute" in q.metadata and "name" in q.metadata for q in qs):
+            para = [
+                replace(
+                    q, question=QUESTION_PARAPHRASES[q.metadata["attribute"]].format(name=q.metadata["name"])
+                )
+                for q in qs
+            ]
+            out["paraphrase_stability"] = sum(a == b for a, b in zip(base, answers(para), strict=True)) / len(
+                qs
+            )
+        if fmt.mode == "letter":
+            rot = [
+                replace(q, choices=q.choices[1:] + q.choices[:1], answer=(q.answer - 1) % len(q.choices))
+                for q in qs
+            ]
+            out["permutation_stability"] = sum(a == b for a, b in zip(base, answers(rot), strict=True)) / len(
+                qs
+            )
         return out
 
     def _base_records(self) -> dict[str, list[ProbeRecord]]:
