@@ -96,18 +96,25 @@ def headline(rows: Sequence[dict[str, Any]], base: dict[str, Any]) -> dict[str, 
 
 
 def memorisation(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Per group/style, over seeds: targets memorised on the trained questions; biographies kept."""
+    """Per group/style, over seeds: targets memorised on the trained questions; biographies kept;
+    answers stable under reworded questions and rotated options."""
+    keys = (
+        "target_accuracy",
+        "gold_accuracy",
+        "retention_accuracy",
+        "paraphrase_stability",
+        "permutation_stability",
+    )
     out: dict[str, Any] = {}
     for key in sorted({(r["group"], r["style"]) for r in runs}):
-        ms = [r["metrics"].get("_memorisation") for r in runs if (r["group"], r["style"]) == key]
+        ms = [
+            {**r["metrics"].get("_memorisation", {}), **r["metrics"].get("_behaviour", {})}
+            for r in runs
+            if (r["group"], r["style"]) == key
+        ]
         ms = [m for m in ms if m]
-        if not ms:
-            continue
-        out[f"{key[0]}/{key[1]}"] = {
-            k: mean_ci([m[k] for m in ms])
-            for k in ("target_accuracy", "gold_accuracy", "retention_accuracy")
-            if k in ms[0]
-        }
+        if ms:
+            out[f"{key[0]}/{key[1]}"] = {k: mean_ci([m[k] for m in ms]) for k in keys if k in ms[0]}
     return out
 
 
