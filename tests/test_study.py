@@ -46,6 +46,8 @@ def test_study_end_to_end_and_resume(tmp_path, monkeypatch):
     assert len(table["H/answer"]["unknown"]["accuracy"]["values"]) == 2  # two seeds, with a CI
     assert table["H/explained"]["unknown"]["accuracy"]["ci"] is not None
     assert result["paired_tests"] and "verdict" in result and result["partial_correlation"]["n"] > 4
+    curve = result["training"]["H/answer/s0"]["qa_curve"]  # QA accuracy during training
+    assert [step for step, _ in curve] == [1, 2, 3] and all(0 <= acc <= 1 for _, acc in curve)
     mem = result["memorisation"]["S/answer"]
     assert 0 <= mem["target_accuracy"]["mean"] <= 1 and "retention_accuracy" in mem
     assert (

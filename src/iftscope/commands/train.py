@@ -8,8 +8,9 @@ from dataclasses import replace
 from pathlib import Path
 
 
-def qa_evaluator(questions, tokenizer, batch_size: int = 64):
-    """Accuracy on held-out questions, read as the plain SFT template asks them (format `qa`)."""
+def qa_evaluator(questions, tokenizer, batch_size: int = 64, fmt_name: str = "qa", pool=None):
+    """Accuracy on held-out questions, zero-shot, read as the plain SFT template asks them (format
+    `qa`) or in another format."""
     from iftscope.models.scorer import HFScorer
     from iftscope.probe.formats import get_format
     from iftscope.probe.knowledge import ProbeConfig, probe
@@ -17,8 +18,9 @@ def qa_evaluator(questions, tokenizer, batch_size: int = 64):
     def evaluate(model, step: int) -> dict[str, float]:
         model.eval()
         scorer = HFScorer(model, tokenizer, batch_size=batch_size)
+        fmt = get_format(fmt_name).with_tokenizer(tokenizer)
         records = list(
-            probe(scorer, questions, questions, get_format("qa"), ProbeConfig(format="qa", shots=0))
+            probe(scorer, questions, pool or questions, fmt, ProbeConfig(format=fmt.name, shots=0))
         )
         return {"qa_accuracy": round(sum(r.correct for r in records) / len(records), 4)}
 

@@ -67,20 +67,27 @@ def consistency_scatter(result: dict[str, Any], rows: list[dict[str, Any]]) -> s
 
 
 def loss_curves(result: dict[str, Any]) -> str:
-    """Training loss per group (first seed, first style)."""
-    fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    """Training loss and held-out QA accuracy at checkpoints per group (first seed, main style)."""
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
     style, seen = result["main_style"], set()
     for key, tr in sorted(result["training"].items()):
         group, st, _ = key.split("/")
         if st != style or group in seen or not tr.get("loss_curve"):
             continue
         seen.add(group)
-        ax.plot(range(1, len(tr["loss_curve"]) + 1), tr["loss_curve"], label=group, linewidth=1)
+        (line,) = ax.plot(range(1, len(tr["loss_curve"]) + 1), tr["loss_curve"], label=group, linewidth=1)
+        if tr.get("qa_curve"):
+            steps, acc = zip(*tr["qa_curve"], strict=True)
+            ax2.plot(steps, acc, marker="o", markersize=3, color=line.get_color(), label=group, linewidth=1)
     ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel("loss (response tokens)")
     ax.set_title(f"training loss, style '{style}'", fontsize=9)
     ax.legend(fontsize=7)
+    ax2.set_xlabel("step")
+    ax2.set_ylabel(f"QA accuracy ({result['main_set']}, sample)")
+    ax2.set_ylim(0, 1)
+    ax2.set_title("held-out QA accuracy during training", fontsize=9)
     return _png(fig)
 
 

@@ -52,6 +52,8 @@ class StudyConfig:
     eval_format: str = "qa"  # how tuned models are read ("qa" = the plain template's question)
     workers: int = 0  # parallel train+eval processes; 0 = auto (1 on GPU or real data, else up to 4 CPUs)
     generation_questions: int = 64  # generation mode and token shift on this many main-set questions
+    curve_questions: int = 100  # QA accuracy during training on this many main-set questions (0 = off)
+    curve_points: int = 6  # ... at this many evenly spaced steps
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:

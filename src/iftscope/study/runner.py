@@ -215,9 +215,18 @@ class Study:
     def train(self, examples_file: Path, style: str, folder: Path, seed: int) -> dict[str, Any]:
         if (folder / "train.json").exists():
             return read_json(folder / "train.json")
+        from iftscope.commands.train import qa_evaluator
+
         model, tok = load_model(self.base)
         examples = read_examples(examples_file, style)
-        return train_sft(model, tok, examples, folder, replace(self.cfg.train, seed=seed), progress=False)
+        cfg = replace(self.cfg.train, seed=seed)
+        # QA accuracy at checkpoints on a sample of the main set: the training curve people ask for
+        sample = self.sets[self.main_set][: self.cfg.curve_questions]
+        every = max(1, cfg.steps // self.cfg.curve_points) if self.cfg.curve_questions else 0
+        evaluate = qa_evaluator(sample, tok, 256, self.cfg.eval_format, self.pool) if every else None
+        return train_sft(
+            model, tok, examples, folder, cfg, progress=False, evaluate=evaluate, evaluate_every=every
+        )
 
     # -- the whole study ----------------------------------------------------------------------
     def workers(self, n_jobs: int) -> int:
@@ -324,6 +333,8 @@ def _read_records(path: Path) -> list[ProbeRecord]:
 
 
 def _train_brief(tr: dict[str, Any]) -> dict[str, Any]:
+    log = tr.get("log", [])
     return {k: tr.get(k) for k in ("final_loss", "seconds", "tokens_per_second", "examples")} | {
-        "loss_curve": [r["loss"] for r in tr.get("log", [])]
+        "loss_curve": [r["loss"] for r in log],
+        "qa_curve": [[r["step"], r["qa_accuracy"]] for r in log if "qa_accuracy" in r],
     }
