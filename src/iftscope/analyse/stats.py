@@ -34,7 +34,8 @@ def paired_bootstrap(
 ) -> dict[str, float]:
     """Difference of means a - b over the same questions, resampling questions jointly.
 
-    p-value: two-sided, twice the smaller tail of the bootstrap distribution around zero."""
+    p-value: two-sided, twice the smaller tail of the bootstrap distribution around zero, with the
+    usual +1 correction (the smallest possible value is 2 / (n_boot + 1))."""
     a, b = np.asarray(a, float), np.asarray(b, float)
     if a.shape != b.shape or a.ndim != 1 or len(a) == 0:
         raise ValueError("paired samples must be 1-D, non-empty and of one length")
@@ -42,7 +43,9 @@ def paired_bootstrap(
     d = a - b
     boots = d[rng.integers(0, len(d), size=(n_boot, len(d)))].mean(axis=1)
     lo, hi = np.quantile(boots, [(1 - level) / 2, 0.5 + level / 2])
-    p = 2 * min(np.mean(boots <= 0), np.mean(boots >= 0))
+    # (count + 1) / (n + 1): a resampling p-value is never exactly zero
+    tail = min(np.sum(boots <= 0), np.sum(boots >= 0))
+    p = 2 * (tail + 1) / (n_boot + 1)
     return {
         "difference": float(d.mean()),
         "ci_low": float(lo),
