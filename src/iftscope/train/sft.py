@@ -73,7 +73,12 @@ def batch_indices(n: int, step: int, batch_size: int, seed: int) -> list[int]:
 def _prepare_model(base, cfg: SFTConfig):
     if not cfg.lora:
         return base
+    import warnings
+
     from peft import LoraConfig, get_peft_model
+
+    # peft asks transformers a deprecated question; the warning says nothing about this run
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 
     present = {name.rsplit(".", 1)[-1] for name, _ in base.named_modules()}
     targets = [m for m in cfg.target_modules if m in present]
