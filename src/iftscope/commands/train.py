@@ -8,27 +8,9 @@ from dataclasses import replace
 from pathlib import Path
 
 
-def qa_evaluator(questions, tokenizer, batch_size: int = 64, fmt_name: str = "qa", pool=None):
-    """Accuracy on held-out questions, zero-shot, read as the plain SFT template asks them (format
-    `qa`) or in another format."""
-    from iftscope.models.scorer import HFScorer
-    from iftscope.probe.formats import get_format
-    from iftscope.probe.knowledge import ProbeConfig, probe
-
-    def evaluate(model, step: int) -> dict[str, float]:
-        model.eval()
-        scorer = HFScorer(model, tokenizer, batch_size=batch_size)
-        fmt = get_format(fmt_name).with_tokenizer(tokenizer)
-        records = list(
-            probe(scorer, questions, pool or questions, fmt, ProbeConfig(format=fmt.name, shots=0))
-        )
-        return {"qa_accuracy": round(sum(r.correct for r in records) / len(records), 4)}
-
-    return evaluate
-
-
 def run(args: argparse.Namespace) -> int:
     from iftscope.data import DataValidationError, load_questions
+    from iftscope.evaluate.qa import qa_evaluator
     from iftscope.intervene.stage import read_examples
     from iftscope.models.load import load_model
     from iftscope.train.sft import SFTConfig, train_sft

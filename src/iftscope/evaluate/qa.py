@@ -45,3 +45,21 @@ def set_metrics(tuned: Sequence[ProbeRecord], base: Sequence[ProbeRecord] | None
             rows, width, [b.prediction for b, _ in pairs], [t.prediction for _, t in pairs]
         )
     return out
+
+
+def qa_evaluator(questions, tokenizer, batch_size: int = 64, fmt_name: str = "qa", pool=None):
+    """Accuracy on held-out questions, zero-shot, read as the plain SFT template asks them (format
+    `qa`) or in another format."""
+    from iftscope.models.scorer import HFScorer
+    from iftscope.probe.formats import get_format
+
+    def evaluate(model, step: int) -> dict[str, float]:
+        model.eval()
+        scorer = HFScorer(model, tokenizer, batch_size=batch_size)
+        fmt = get_format(fmt_name).with_tokenizer(tokenizer)
+        records = list(
+            probe(scorer, questions, pool or questions, fmt, ProbeConfig(format=fmt.name, shots=0))
+        )
+        return {"qa_accuracy": round(sum(r.correct for r in records) / len(records), 4)}
+
+    return evaluate

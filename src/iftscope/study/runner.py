@@ -215,7 +215,7 @@ class Study:
     def train(self, examples_file: Path, style: str, folder: Path, seed: int) -> dict[str, Any]:
         if (folder / "train.json").exists():
             return read_json(folder / "train.json")
-        from iftscope.commands.train import qa_evaluator
+        from iftscope.evaluate.qa import qa_evaluator
 
         model, tok = load_model(self.base)
         examples = read_examples(examples_file, style)
