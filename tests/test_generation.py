@@ -41,6 +41,9 @@ def test_a_model_against_itself_shifts_nothing(tiny_model, tokenizer, tiny_world
     assert m["n"] == 5 and 0 <= m["accuracy"] <= 1 and 0 <= m["format_rate"] <= 1
     assert m["shift_answer_token"]["unshifted"] == pytest.approx(1.0)  # greedy = the base's top-1
     assert m["shift_other_tokens"]["shifted"] == 0.0
+    positions = m["shift_by_position"]
+    assert positions[0]["n"] == 5 and all(p["unshifted"] == pytest.approx(1.0) for p in positions)
+    assert sum(p["n"] for p in positions) == m["shift_answer_token"]["n"] + m["shift_other_tokens"]["n"]
 
 
 def test_batched_ranks_equal_one_by_one(tiny_model, tokenizer):

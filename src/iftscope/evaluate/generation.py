@@ -99,6 +99,7 @@ def generation_metrics(
 ) -> dict[str, Any]:
     """Accuracy and format rate of greedy answers, and the token shift against the base model."""
     answers, follows, correct, first, rest, shifted = [], 0, 0, [], [], {}
+    by_position: dict[int, list[int]] = {}
     generated = greedy(tuned, tokenizer, prompts, max_new_tokens)
     all_ranks = batch_base_ranks(base, generated)
     for q, (_, r_ids), ranks in zip(questions, generated, all_ranks, strict=True):
@@ -108,6 +109,8 @@ def generation_metrics(
         correct += idx == q.answer
         first += ranks[:1]
         rest += ranks[1:]
+        for i, r in enumerate(ranks):
+            by_position.setdefault(i, []).append(r)
         for tok, r in zip(r_ids, ranks, strict=True):
             if r > 3:
                 shifted[tok] = shifted.get(tok, 0) + 1
@@ -120,6 +123,7 @@ def generation_metrics(
         "format_rate": follows / n,
         "shift_answer_token": shift_fractions(first),
         "shift_other_tokens": shift_fractions(rest),
+        "shift_by_position": [shift_fractions(by_position[i]) for i in sorted(by_position)],
         "most_shifted_tokens": [{"token": tokenizer.decode([t]), "count": c} for t, c in top],
         "samples": answers[:20],
     }
