@@ -6,7 +6,7 @@ Needs Debian's chromium and chromium-driver (`.ci/run` installs them); skipped w
 import shutil
 
 import pytest
-from test_study import TINY
+from test_study import SECTIONS, TINY
 
 from iftscope.cli import main
 
@@ -15,16 +15,6 @@ pytestmark = pytest.mark.skipif(
     not (CHROMIUM and DRIVER), reason="Debian chromium and chromium-driver not installed"
 )
 
-SECTIONS = (
-    "verdict",
-    "headline",
-    "consistency",
-    "behaviour",
-    "training",
-    "coverage",
-    "drilldown",
-    "provenance",
-)
 FIGURES = ("fig-accuracy", "fig-consistency", "fig-shift", "fig-loss", "fig-coverage")
 
 

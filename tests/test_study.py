@@ -9,6 +9,9 @@ from iftscope.cli import main
 from iftscope.study.recipe import RecipeError, load_recipe
 from iftscope.study.runner import Study
 
+SECTIONS = ("verdict", "headline", "consistency", "memorisation", "behaviour", "training", "coverage")
+SECTIONS += ("drilldown", "provenance")
+
 TINY = [
     "name=tiny",
     "seeds=[0,1]",
@@ -85,16 +88,7 @@ def test_run_command_writes_the_report(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "report:" in printed
     html = (out / "report" / "report.html").read_text()
-    for section in (
-        "verdict",
-        "headline",
-        "consistency",
-        "behaviour",
-        "training",
-        "coverage",
-        "drilldown",
-        "provenance",
-    ):
+    for section in SECTIONS:
         assert f'id="{section}"' in html
     assert html.count("data:image/png;base64,") == 5
     assert "<script" not in html

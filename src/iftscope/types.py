@@ -95,6 +95,10 @@ class ProbeRecord:
 
         return asdict(self)
 
+    @classmethod
+    def from_json(cls, row: dict[str, Any]) -> ProbeRecord:
+        return cls(**{**row, "distribution": tuple(row["distribution"])})
+
 
 @dataclass(frozen=True)
 class GroupItem:

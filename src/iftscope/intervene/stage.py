@@ -21,7 +21,7 @@ def read_probe_records(probe_dir: str | Path) -> list[ProbeRecord]:
     if not path.exists():
         raise FileNotFoundError(f"{path}: no probe records (run `iftscope probe` first, to completion)")
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    return [ProbeRecord(**{**r, "distribution": tuple(r["distribution"])}) for r in rows]
+    return [ProbeRecord.from_json(r) for r in rows]
 
 
 def read_examples(path: str | Path, style: str | None = None) -> list[SFTExample]:

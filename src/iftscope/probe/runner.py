@@ -75,8 +75,7 @@ def run_probe(
         os.fsync(f.fileno())
     bar.close()
     records = [
-        ProbeRecord(**{**r, "distribution": tuple(r["distribution"])})
-        for r in map(json.loads, partial.read_text(encoding="utf-8").splitlines())
+        ProbeRecord.from_json(r) for r in map(json.loads, partial.read_text(encoding="utf-8").splitlines())
     ]
     summary = summarise(records, questions)
     summary.update(

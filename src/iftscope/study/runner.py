@@ -115,7 +115,7 @@ class Study:
             metrics[self.main_set]["generation"] = self._generation(scorer)
         if extra is not None:
             metrics["_memorisation"] = extra(scorer)
-            metrics["_behaviour"] = self._stability(scorer)
+            metrics["_behaviour"] = self._stability(scorer, records[self.main_set])
         for s, rs in records.items():
             atomic_write_jsonl(folder / f"records-{s}.jsonl", (r.to_json() for r in rs))
         atomic_write_json(folder / "metrics.json", metrics)
@@ -159,9 +159,9 @@ class Study:
             out["retention_known"] = sum(r.known for r in rs) / max(len(rs), 1)
         return out
 
-    def _stability(self, scorer: HFScorer, n: int = 200) -> dict[str, Any]:
+    def _stability(self, scorer: HFScorer, main: list[ProbeRecord], n: int = 200) -> dict[str, Any]:
         """Does the answer stay when the question is reworded (micro-world) or the options are
-        rotated (letter formats)? Agreement of argmax answers, on main-set questions."""
+        rotated (letter formats)? Agreement with the answers already scored on the main set."""
         from iftscope.data.lexicon import QUESTION_PARAPHRASES
 
         qs = self.sets[self.main_set][:n]
@@ -174,7 +174,7 @@ class Study:
                 for q, r in zip(questions, probe(scorer, questions, self.pool, fmt, cfg), strict=True)
             ]
 
-        base, out = answers(qs), {}
+        base, out = [q.choices[r.prediction] for q, r in zip(qs, main, strict=False)], {}
         if all("attribute" in q.metadata and "name" in q.metadata for q in qs):
             para = [
                 replace(
@@ -329,7 +329,7 @@ def _job_in_worker(args: tuple[StudyConfig, str, tuple]) -> dict[str, Any]:
 
 def _read_records(path: Path) -> list[ProbeRecord]:
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    return [ProbeRecord(**{**r, "distribution": tuple(r["distribution"])}) for r in rows]
+    return [ProbeRecord.from_json(r) for r in rows]
 
 
 def _train_brief(tr: dict[str, Any]) -> dict[str, Any]:
