@@ -1,5 +1,7 @@
 """The default study end to end: wall time per stage and in total, and peak memory of the whole
-process tree (the study and its worker processes, summed, sampled every half second).
+process tree (the study and its worker processes, summed, sampled every half second), overall and
+per stage (the study records when each stage started and ended; the report is what follows the
+analysis).
 
     python bench/end_to_end.py --out runs/bench-e2e [extra iftscope run arguments]
 
@@ -44,6 +46,18 @@ def tree_rss_kib(root: int) -> int:
     return total
 
 
+def stage_peaks(samples: list[tuple[float, int]], clock: dict[str, list[float]]) -> dict[str, float]:
+    """The highest sample inside each stage's [start, end]; "report": after the analysis."""
+    spans = dict(clock)
+    if "analysis" in spans and samples:
+        spans["report"] = [spans["analysis"][1], samples[-1][0] + 1]
+    out = {}
+    for stage, (start, end) in spans.items():
+        inside = [kib for t, kib in samples if start <= t <= end]
+        out[stage] = round(max(inside) / 1024, 1) if inside else None  # None: shorter than a sample
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=Path("runs/bench-e2e"))
@@ -55,11 +69,12 @@ def main() -> int:
     cmd = ["iftscope", "run", "--out", str(args.out), "--quiet", *extra]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd)
-    peak = 0
+    samples: list[tuple[float, int]] = []
     while proc.poll() is None:
-        peak = max(peak, tree_rss_kib(proc.pid))
+        samples.append((time.time(), tree_rss_kib(proc.pid)))
         time.sleep(0.5)
     wall = time.perf_counter() - t0
+    peak = max((kib for _, kib in samples), default=0)
     if proc.returncode:
         print(f"iftscope run failed with exit code {proc.returncode}", file=sys.stderr)
         return 1
@@ -71,6 +86,7 @@ def main() -> int:
         "wall_seconds": round(wall, 1),
         "stage_seconds": summary["stage_seconds"],
         "peak_tree_rss_mib": round(peak / 1024, 1),
+        "peak_tree_rss_mib_by_stage": stage_peaks(samples, summary.get("stage_clock", {})),
         "verdict": summary["verdict"],
     }
     args.result.parent.mkdir(parents=True, exist_ok=True)

@@ -180,7 +180,7 @@ def add_probe_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--adapter", type=Path, help="PEFT adapter folder")
     p.add_argument("--dtype", default="float32", help="float32, bfloat16, float16 or auto")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: a GPU if there is one)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument(
         "--cache-dir",

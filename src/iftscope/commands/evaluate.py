@@ -108,7 +108,7 @@ def register(sub) -> None:
     e.add_argument("--pool", nargs="+", type=Path, help="demonstrations for k-shot letter formats")
     e.add_argument("--reference", type=Path, help="an earlier evaluate folder of the base model")
     e.add_argument("--out", required=True, type=Path)
-    e.add_argument("--device", default="cpu")
+    e.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: a GPU if there is one)")
     e.add_argument("--batch-size", type=int, default=64)
     e.set_defaults(func=evaluate)
     a = sub.add_parser(

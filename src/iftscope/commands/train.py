@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             checkpoint_every=args.checkpoint_every,
         )
-        model, tokenizer = load_model(args.base, dtype="float32")
+        model, tokenizer = load_model(args.base, dtype="float32", device="cpu")  # accelerate places it
         evaluate = None
         if args.eval_data:
             evaluate = qa_evaluator([q for p in args.eval_data for q in load_questions(p)], tokenizer)

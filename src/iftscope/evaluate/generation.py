@@ -40,8 +40,8 @@ def greedy(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 16, b
         ids = torch.tensor([[pad] * (width - len(e)) + e for e in enc])
         mask = torch.tensor([[0] * (width - len(e)) + [1] * len(e) for e in enc])
         gen = model.generate(
-            input_ids=ids,
-            attention_mask=mask,
+            input_ids=ids.to(model.device),
+            attention_mask=mask.to(model.device),
             do_sample=False,
             max_new_tokens=max_new_tokens,
             pad_token_id=pad,
@@ -71,13 +71,14 @@ def batch_base_ranks(
         width = max(len(x) for x in seqs)
         ids = torch.tensor([x + [0] * (width - len(x)) for x in seqs])
         mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in seqs])
-        logits = base_model(input_ids=ids, attention_mask=mask).logits.float()
+        device = base_model.device
+        logits = base_model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
         for row, (p, r) in zip(logits, chunk, strict=True):
             if not r:
                 out.append([])
                 continue
             at = row[len(p) - 1 : len(p) - 1 + len(r)]
-            chosen = at.gather(1, torch.tensor(r)[:, None])
+            chosen = at.gather(1, torch.tensor(r, device=device)[:, None])
             out.append((at > chosen).sum(dim=1).add(1).tolist())
     return out
 

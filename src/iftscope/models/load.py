@@ -12,11 +12,12 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 def load_model(
     name_or_path: str | Path,
     dtype: str = "float32",
-    device: str = "cpu",
+    device: str = "auto",
     adapter: str | Path | None = None,
     trust_remote_code: bool = False,
 ):
-    """(model, tokenizer) in eval mode; safetensors weights only; an optional PEFT adapter."""
+    """(model, tokenizer) in eval mode; safetensors weights only; an optional PEFT adapter.
+    `device="auto"`: the first GPU when there is one, else the CPU."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if dtype not in DTYPES:
@@ -34,4 +35,10 @@ def load_model(
         model = PeftModel.from_pretrained(model, str(adapter))
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    return model.to(device).eval(), tokenizer
+    return model.to(resolve_device(device)).eval(), tokenizer
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device

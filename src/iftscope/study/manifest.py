@@ -50,6 +50,8 @@ def manifest(cfg: StudyConfig) -> dict[str, Any]:
             "machine": platform.machine(),
             "cpus": os.cpu_count(),
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "gpus": torch.cuda.device_count(),
+            "training_processes": cfg.launch.processes,
             "python": platform.python_version(),
         },
     }

@@ -19,6 +19,7 @@ import yaml
 from iftscope.intervene.groups import InterveneConfig
 from iftscope.intervene.render import RenderConfig
 from iftscope.probe.knowledge import ProbeConfig
+from iftscope.study.launch import LaunchConfig
 from iftscope.train.sft import SFTConfig
 from iftscope.world import WorldStageConfig
 
@@ -51,6 +52,10 @@ class StudyConfig:
     train: SFTConfig = field(default_factory=lambda: SFTConfig(steps=300, checkpoint_every=0))
     eval_format: str = "qa"  # how tuned models are read ("qa" = the plain template's question)
     workers: int = 0  # parallel train+eval processes; 0 = auto (1 on GPU or real data, else up to 4 CPUs)
+    device: str = "auto"  # where the main process scores models: auto (a GPU if any), cpu, cuda:1 ...
+    dtype: str = "float32"  # weights as loaded for scoring and training: float32, bfloat16, float16
+    eval_batch_size: int = 256  # sequences per forward pass when scoring (lower it for 7B models)
+    launch: LaunchConfig = field(default_factory=LaunchConfig)  # training on several GPUs/processes
     generation_questions: int = 64  # generation mode and token shift on this many main-set questions
     curve_questions: int = 100  # QA accuracy during training on this many main-set questions (0 = off)
     curve_points: int = 6  # ... at this many evenly spaced steps

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from iftscope.probe.formats import get_format
 from iftscope.probe.knowledge import ProbeConfig, probe
 from iftscope.probe.runner import run_probe
 from iftscope.runs import atomic_write_json, atomic_write_jsonl, read_json
+from iftscope.study.launch import train_launched
 from iftscope.study.manifest import write_manifest
 from iftscope.study.recipe import StudyConfig
 from iftscope.train.sft import train_sft
@@ -53,6 +55,13 @@ class Study:
     def __init__(self, cfg: StudyConfig, out: str | Path, progress: bool = True):
         self.cfg, self.out, self.progress = cfg, Path(out), progress
         self.times: dict[str, float] = {}
+        self.clock: dict[str, list[float]] = {}  # stage -> [start, end], Unix time (for benchmarks)
+
+    @contextmanager
+    def _stage(self, name: str):
+        start = time.time()
+        yield
+        self.clock[name] = [start, time.time()]
 
     # -- inputs -------------------------------------------------------------------------------
     def prepare(self, quiet: bool = False) -> None:
@@ -78,8 +87,12 @@ class Study:
         self.times["world"] = round(time.perf_counter() - t0, 1)
 
     def _scorer(self, adapter: Path | None = None) -> HFScorer:
-        model, tok = load_model(self.base, adapter=adapter)
-        return HFScorer(model, tok, batch_size=256)
+        model, tok = load_model(self.base, adapter=adapter, **self._where)
+        return HFScorer(model, tok, batch_size=self.cfg.eval_batch_size)
+
+    @property
+    def _where(self) -> dict[str, str]:
+        return {"device": self.cfg.device, "dtype": self.cfg.dtype}
 
     # -- stages -------------------------------------------------------------------------------
     def probe(self) -> list[ProbeRecord]:
@@ -131,7 +144,7 @@ class Study:
         from iftscope.intervene.render import instruction, wrap
 
         if not hasattr(self, "_base_model"):
-            self._base_model = load_model(self.base)[0]
+            self._base_model = load_model(self.base, **self._where)[0]
         qs = self.sets[self.main_set][: self.cfg.generation_questions]
         prompts = [wrap(self.cfg.render.template, instruction(q, None)) for q in qs]
         return generation_metrics(scorer.model, self._base_model, scorer.tokenizer, qs, prompts)
@@ -201,7 +214,9 @@ class Study:
     def groups(self, records: list[ProbeRecord], seed: int) -> Path:
         folder = self.out / "groups" / f"s{seed}"
         if not (folder / "summary.json").exists():
-            base = load_model(self.base) if "self-explained" in self.cfg.render.styles else None
+            base = (
+                load_model(self.base, **self._where) if "self-explained" in self.cfg.render.styles else None
+            )
             run_intervene(
                 self.questions,
                 records,
@@ -217,13 +232,17 @@ class Study:
             return read_json(folder / "train.json")
         from iftscope.evaluate.qa import qa_evaluator
 
-        model, tok = load_model(self.base)
+        model, tok = load_model(self.base, dtype=self.cfg.dtype, device="cpu")  # accelerate places it
         examples = read_examples(examples_file, style)
         cfg = replace(self.cfg.train, seed=seed)
         # QA accuracy at checkpoints on a sample of the main set: the training curve people ask for
         sample = self.sets[self.main_set][: self.cfg.curve_questions]
         every = max(1, cfg.steps // self.cfg.curve_points) if self.cfg.curve_questions else 0
-        evaluate = qa_evaluator(sample, tok, 256, self.cfg.eval_format, self.pool) if every else None
+        evaluate = (
+            qa_evaluator(sample, tok, self.cfg.eval_batch_size, self.cfg.eval_format, self.pool)
+            if every
+            else None
+        )
         return train_sft(
             model, tok, examples, folder, cfg, progress=False, evaluate=evaluate, evaluate_every=every
         )
@@ -234,16 +253,23 @@ class Study:
 
         import torch
 
+        if self.cfg.launch.distributed:  # each job's training takes every GPU in turn
+            return 1
         if self.cfg.workers:
             return max(1, min(self.cfg.workers, n_jobs))
         if torch.cuda.is_available() or self.cfg.data.model is not None:
             return 1
         return max(1, min(os.cpu_count() or 1, 4, n_jobs))
 
+    def train_folder(self, seed: int, group: str, style: str) -> Path:
+        return self.out / "train" / group / style / f"s{seed}"
+
     def job(self, seed: int, group: str, style: str, gdir: str) -> dict[str, Any]:
         """Train one group in one style with one seed, then evaluate it (each step skipped if done)."""
-        folder = self.out / "train" / group / style / f"s{seed}"
+        folder = self.train_folder(seed, group, style)
         t1 = time.perf_counter()
+        if self.cfg.launch.distributed and not (folder / "train.json").exists():
+            train_launched(self.cfg.launch, self.out, seed, group, style, folder)
         tr = self.train(Path(gdir) / "examples" / f"{group}.jsonl", style, folder, seed)
         t2 = time.perf_counter()
         metrics = self.evaluate(
@@ -259,21 +285,26 @@ class Study:
     def run(self) -> dict[str, Any]:
         t_start = time.perf_counter()
         write_manifest(self.out, self.cfg)
-        self.prepare()
-        records = self.probe()
+        with self._stage("world"):
+            self.prepare()
+        with self._stage("probe"):
+            records = self.probe()
         t0 = time.perf_counter()
-        self.evaluate("base", None)
+        with self._stage("evaluate-base"):
+            self.evaluate("base", None)
         t_base = time.perf_counter() - t0
         plan = []
-        for seed in self.cfg.seeds:
-            gdir = self.groups(records, seed)
-            summary = read_json(gdir / "summary.json")["groups"]
-            names = [
-                g
-                for g in summary
-                if (not self.cfg.groups or g in self.cfg.groups) and g not in self.cfg.skip_groups
-            ]
-            plan += [(seed, g, style, gdir) for g in names for style in self.cfg.render.styles]
+        with self._stage("groups"):
+            for seed in self.cfg.seeds:
+                gdir = self.groups(records, seed)
+                summary = read_json(gdir / "summary.json")["groups"]
+                names = [
+                    g
+                    for g in summary
+                    if (not self.cfg.groups or g in self.cfg.groups) and g not in self.cfg.skip_groups
+                ]
+                plan += [(seed, g, style, gdir) for g in names for style in self.cfg.render.styles]
+        self.clock["train+evaluate"] = [time.time(), 0.0]
         bar = tqdm(
             total=len(plan), desc="train+eval", unit="model", disable=not self.progress, dynamic_ncols=True
         )
@@ -306,11 +337,14 @@ class Study:
                 "workers": workers,
             }
         )
+        self.clock["train+evaluate"][1] = time.time()
         from iftscope.study.analysis import analyse
 
-        result = analyse(self.out, self.cfg, runs, self.times)
+        with self._stage("analysis"):
+            result = analyse(self.out, self.cfg, runs, self.times)
         self.times["total"] = round(time.perf_counter() - t_start, 1)
         result["stage_seconds"] = self.times
+        result["stage_clock"] = {k: [round(a, 2), round(b, 2)] for k, (a, b) in self.clock.items()}
         atomic_write_json(self.out / "analysis" / "summary.json", result)
         return result
 

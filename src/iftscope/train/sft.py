@@ -188,9 +188,10 @@ def train_sft(
         "log": log,
     }
     acc.wait_for_everyone()
+    state = acc.get_state_dict(model)  # every process: a collective under FSDP / ZeRO-3
     if acc.is_main_process:
         with atomic_dir(out / "model") as tmp:
-            acc.unwrap_model(model).save_pretrained(tmp, safe_serialization=True)
+            acc.unwrap_model(model).save_pretrained(tmp, state_dict=state, safe_serialization=True)
             tokenizer.save_pretrained(tmp)
         atomic_write_json(out / "train.json", summary)
     acc.wait_for_everyone()

@@ -1,0 +1,39 @@
+"""`iftscope run` with training under `accelerate launch`: two CPU processes (gloo) stand in for two
+GPUs. The study's other stages run in the main process; the loss curve is the one-process curve."""
+
+import json
+
+import pytest
+from test_study import TINY
+
+from iftscope.study.launch import LaunchConfig, launch_command
+from iftscope.study.recipe import load_recipe
+from iftscope.study.runner import Study
+
+ONE_JOB = [*TINY, "seeds=[0]", "groups=[H]", "render.styles=[answer]", "train.checkpoint_every=2"]
+
+
+def test_launch_command_names_the_job_and_the_config(tmp_path):
+    cmd = launch_command(LaunchConfig(processes=4, main_process_port=29555), tmp_path, 1, "H", "answer")
+    assert cmd[-6:] == ["-m", "iftscope.study.launch", str(tmp_path), "1", "H", "answer"]
+    assert cmd[cmd.index("--main_process_port") + 1] == "29555"
+    assert "--multi_gpu" in cmd and cmd[cmd.index("--num_processes") + 1] == "4"
+    conf = tmp_path / "fsdp.yaml"
+    conf.write_text("distributed_type: FSDP\n")
+    cmd = launch_command(LaunchConfig(config_file=str(conf)), tmp_path, 0, "S", "answer")
+    assert cmd[cmd.index("--config_file") + 1] == str(conf) and "--multi_gpu" not in cmd
+    with pytest.raises(FileNotFoundError, match="launch.config_file"):
+        launch_command(LaunchConfig(config_file=str(tmp_path / "missing.yaml")), tmp_path, 0, "S", "answer")
+
+
+def test_study_trains_under_accelerate_launch(tmp_path):
+    one, _ = load_recipe(None, ONE_JOB)
+    two, _ = load_recipe(None, [*ONE_JOB, "launch.processes=2"])
+    a = Study(one, tmp_path / "one", progress=False).run()
+    b = Study(two, tmp_path / "two", progress=False).run()
+    ta = json.loads((tmp_path / "one" / "train" / "H" / "answer" / "s0" / "train.json").read_text())
+    tb = json.loads((tmp_path / "two" / "train" / "H" / "answer" / "s0" / "train.json").read_text())
+    assert ta["processes"] == 1 and tb["processes"] == 2
+    assert [r["loss"] for r in tb["log"]] == pytest.approx([r["loss"] for r in ta["log"]], abs=1e-4)
+    assert (tmp_path / "two" / "train" / "H" / "answer" / "s0" / "launch.log").exists()
+    assert b["table"].keys() == a["table"].keys() and "verdict" in b
