@@ -37,3 +37,18 @@ def test_study_trains_under_accelerate_launch(tmp_path):
     assert [r["loss"] for r in tb["log"]] == pytest.approx([r["loss"] for r in ta["log"]], abs=1e-4)
     assert (tmp_path / "two" / "train" / "H" / "answer" / "s0" / "launch.log").exists()
     assert b["table"].keys() == a["table"].keys() and "verdict" in b
+
+
+def test_shipped_recipes_load_with_their_settings():
+    from iftscope.commands.run import _shipped
+
+    cfgs = {name: load_recipe(_shipped(name))[0] for name in ("default", "smoke", "paper", "paper-lora")}
+    assert cfgs["default"].launch == LaunchConfig() and cfgs["default"].device == "auto"
+    paper, lora = cfgs["paper"], cfgs["paper-lora"]
+    assert paper.launch.processes == 8 and not paper.train.lora and paper.render.template == "vicuna"
+    assert lora.launch.processes == 1 and lora.train.lora and lora.dtype == paper.dtype == "bfloat16"
+    assert (
+        paper.probe.format == "paper"
+        and paper.probe.shots == 5
+        and set(paper.data.tests) == {"HOMO", "ID", "OOD"}
+    )

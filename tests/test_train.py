@@ -76,3 +76,34 @@ def test_resume_after_a_crash_gives_the_uninterrupted_result(tiny_model, tokeniz
     assert [r["loss"] for r in resumed["log"]] == [r["loss"] for r in ref["log"]]
     a = (tmp_path / "ref" / "model" / "adapter_model.safetensors").read_bytes()
     assert a == (tmp_path / "run" / "model" / "adapter_model.safetensors").read_bytes()
+
+
+def test_gradient_accumulation_gives_the_whole_batch_result(tokenizer, tiny_world, tmp_path):
+    """Micro-batches of 1 (each padded on its own) accumulate to the loss curve of whole batches."""
+    from dataclasses import replace
+
+    from conftest import TINY_MODEL
+
+    from iftscope.models.tiny import build_model
+
+    def fresh():
+        ids = (tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id)
+        return build_model(TINY_MODEL, len(tokenizer), *ids, seed=0)
+
+    whole = train_sft(fresh(), tokenizer, examples(tiny_world), tmp_path / "a", CFG, progress=False)
+    micro = replace(CFG, micro_batch_size=1)
+    parts = train_sft(fresh(), tokenizer, examples(tiny_world), tmp_path / "b", micro, progress=False)
+    assert [r["loss"] for r in parts["log"]] == pytest.approx([r["loss"] for r in whole["log"]], abs=1e-5)
+
+
+def test_epochs_warmup_ratio_and_cosine_resolve_to_steps():
+    from iftscope.train.sft import _schedule, resolve
+
+    cfg = resolve(SFTConfig(epochs=3, batch_size=4, warmup_ratio=0.1, schedule="cosine"), examples=10)
+    assert cfg.steps == 8 and cfg.warmup == 1  # ceil(3 x 10 / 4), round(0.8)
+    factor = _schedule(cfg)
+    assert factor(0) == 1.0 and factor(1) == pytest.approx(1.0) and factor(8) == pytest.approx(0.0, abs=1e-12)
+    assert factor(1 + 7 // 2) < factor(2) and 0.4 < factor(1 + 3.5) < 0.6  # halfway: cos gives 0.5
+    assert _schedule(SFTConfig(steps=10, warmup=0))(5) == 0.5  # linear
+    with pytest.raises(ValueError, match="linear or cosine"):
+        resolve(SFTConfig(schedule="step"), 10)

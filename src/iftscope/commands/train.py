@@ -22,7 +22,11 @@ def run(args: argparse.Namespace) -> int:
         cfg = replace(
             SFTConfig(),
             steps=args.steps,
+            epochs=args.epochs,
             batch_size=args.batch_size,
+            micro_batch_size=args.micro_batch_size,
+            schedule=args.schedule,
+            warmup_ratio=args.warmup_ratio,
             lr=args.lr,
             lora=not args.full,
             lora_r=args.lora_r,
@@ -50,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
     last = summary["log"][-1]
     extra = f", held-out QA accuracy {last['qa_accuracy']:.3f}" if "qa_accuracy" in last else ""
     print(
-        f"trained {cfg.steps} steps on {summary['examples']} examples ({'LoRA' if cfg.lora else 'full'}, "
+        f"trained {summary['config']['steps']} steps on {summary['examples']} examples "
+        f"({'LoRA' if cfg.lora else 'full'}, "
         f"{summary['trainable_parameters']:,} trainable parameters) in {summary['seconds']:.0f} s: "
         f"final loss {summary['final_loss']:.4f}{extra}"
     )
@@ -75,7 +80,13 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, type=Path, help="output folder")
     p.add_argument("--style", default="answer", help="which style's examples to train on")
     p.add_argument("--steps", type=int, default=400)
+    p.add_argument("--epochs", type=float, default=0.0, help="> 0: steps = ceil(epochs x examples / batch)")
     p.add_argument("--batch-size", type=int, default=32, help="global batch")
+    p.add_argument(
+        "--micro-batch-size", type=int, default=0, help="> 0: accumulate gradients over slices of this size"
+    )
+    p.add_argument("--schedule", default="linear", choices=["linear", "cosine"], help="decay after warmup")
+    p.add_argument("--warmup-ratio", type=float, default=0.0, help="> 0: warmup steps as a fraction")
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--full", action="store_true", help="full fine-tuning instead of LoRA")
     p.add_argument("--lora-r", type=int, default=16)

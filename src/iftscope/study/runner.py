@@ -37,7 +37,7 @@ from iftscope.runs import atomic_write_json, atomic_write_jsonl, read_json
 from iftscope.study.launch import train_launched
 from iftscope.study.manifest import write_manifest
 from iftscope.study.recipe import StudyConfig
-from iftscope.train.sft import train_sft
+from iftscope.train.sft import resolve, train_sft
 from iftscope.types import ProbeRecord, Question
 
 
@@ -234,7 +234,7 @@ class Study:
 
         model, tok = load_model(self.base, dtype=self.cfg.dtype, device="cpu")  # accelerate places it
         examples = read_examples(examples_file, style)
-        cfg = replace(self.cfg.train, seed=seed)
+        cfg = resolve(replace(self.cfg.train, seed=seed), len(examples))  # epochs -> steps
         # QA accuracy at checkpoints on a sample of the main set: the training curve people ask for
         sample = self.sets[self.main_set][: self.cfg.curve_questions]
         every = max(1, cfg.steps // self.cfg.curve_points) if self.cfg.curve_questions else 0

@@ -9,6 +9,7 @@ tokens of the *global* batch, whatever the number of processes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -33,9 +34,13 @@ LLAMA_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
 @dataclass(frozen=True)
 class SFTConfig:
     steps: int = 400
+    epochs: float = 0.0  # > 0: steps = ceil(epochs x examples / batch_size) instead of `steps`
     batch_size: int = 32  # global: split across processes
+    micro_batch_size: int = 0  # > 0: gradient accumulation in slices of this many per process
     lr: float = 3e-3
     warmup: int = 20
+    warmup_ratio: float = 0.0  # > 0: warmup = round(ratio x steps) instead of `warmup`
+    schedule: str = "linear"  # linear or cosine decay to 0 after the warmup
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     lora: bool = True  # False: full fine-tuning
@@ -94,11 +99,27 @@ def _prepare_model(base, cfg: SFTConfig):
     return get_peft_model(base, lora)
 
 
+def resolve(cfg: SFTConfig, examples: int) -> SFTConfig:
+    """Steps from epochs and warmup from its ratio, so every group of equal size gets equal steps."""
+    from dataclasses import replace
+
+    if cfg.schedule not in ("linear", "cosine"):
+        raise ValueError(f"train.schedule must be linear or cosine, got {cfg.schedule!r}")
+    if cfg.epochs > 0:
+        cfg = replace(cfg, steps=max(1, math.ceil(cfg.epochs * examples / cfg.batch_size)))
+    if cfg.warmup_ratio > 0:
+        cfg = replace(cfg, warmup=round(cfg.warmup_ratio * cfg.steps))
+    return cfg
+
+
 def _schedule(cfg: SFTConfig):
     def factor(step: int) -> float:
         if step < cfg.warmup:
             return (step + 1) / cfg.warmup
-        return max(0.0, (cfg.steps - step) / max(1, cfg.steps - cfg.warmup))
+        done = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+        if cfg.schedule == "cosine":
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, done)))
+        return max(0.0, 1 - done)
 
     return factor
 
@@ -121,6 +142,7 @@ def train_sft(
     acc = Accelerator(cpu=not torch.cuda.is_available())  # several CPU processes: gloo
     torch.manual_seed(cfg.seed)
     rows = tokenize(examples, tokenizer, cfg.max_length)
+    cfg = resolve(cfg, len(rows))
     if cfg.batch_size % acc.num_processes:
         raise ValueError(f"batch_size {cfg.batch_size} is not divisible by {acc.num_processes} processes")
     model = _prepare_model(base_model, cfg)
@@ -147,25 +169,28 @@ def train_sft(
     for step in range(start, cfg.steps):
         model.train()
         idx = batch_indices(len(rows), step, cfg.batch_size, cfg.seed)[acc.process_index :: acc.num_processes]
-        ids, labels, mask = (
-            torch.tensor(x, device=acc.device) for x in pad_batch([rows[i] for i in idx], pad)
-        )
-        logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
-        target = labels[:, 1:]
-        token_loss = torch.nn.functional.cross_entropy(
-            logits.reshape(-1, logits.size(-1)), target.reshape(-1), ignore_index=IGNORE, reduction="sum"
-        )
-        count = (target != IGNORE).sum()
-        global_count = acc.reduce(count.detach().clone(), reduction="sum")
-        # DDP averages gradients over processes: scale so the result is the global token mean
-        acc.backward(token_loss * acc.num_processes / global_count)
+        count = torch.tensor(sum(_response_tokens(rows[i]) for i in idx), device=acc.device)
+        global_count = acc.reduce(count, reduction="sum")
+        micro = cfg.micro_batch_size or len(idx)
+        token_loss, real = torch.zeros((), device=acc.device), torch.zeros((), device=acc.device)
+        for lo in range(0, len(idx), micro):
+            last = lo + micro >= len(idx)
+            ids, labels, mask = (
+                torch.tensor(x, device=acc.device)
+                for x in pad_batch([rows[i] for i in idx[lo : lo + micro]], pad)
+            )
+            with contextlib.nullcontext() if last else acc.no_sync(model):  # sync grads once per step
+                part = _summed_loss(model, ids, labels, mask)
+                # DDP averages gradients over processes: scale so the result is the global token mean
+                acc.backward(part * acc.num_processes / global_count)
+            token_loss, real = token_loss + part.detach(), real + mask.sum()
         if cfg.grad_clip:
             acc.clip_grad_norm_(params, cfg.grad_clip)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         loss = (acc.reduce(token_loss.detach(), reduction="sum") / global_count).item()
-        tokens += int(acc.reduce(mask.sum(), reduction="sum").item())
+        tokens += int(acc.reduce(real, reduction="sum").item())
         row: dict[str, Any] = {"step": step + 1, "loss": round(loss, 5), "lr": scheduler.get_last_lr()[0]}
         if evaluate and evaluate_every and ((step + 1) % evaluate_every == 0 or step + 1 == cfg.steps):
             row.update(evaluate(acc.unwrap_model(model), step + 1))
@@ -196,6 +221,20 @@ def train_sft(
         atomic_write_json(out / "train.json", summary)
     acc.wait_for_everyone()
     return summary
+
+
+def _response_tokens(row: tuple[list[int], list[int]]) -> int:
+    """Tokens the loss counts in one example (labels shifted by one, as the loss sees them)."""
+    return sum(label != IGNORE for label in row[1][1:])
+
+
+def _summed_loss(model, ids, labels, mask):
+    """The summed token loss of one (micro-)batch; the caller divides by the global count."""
+    logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+    target = labels[:, 1:]
+    return torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.size(-1)), target.reshape(-1), ignore_index=IGNORE, reduction="sum"
+    )
 
 
 def _checkpoint(acc, path: Path, step: int, log: list[dict]) -> None:
