@@ -4,8 +4,9 @@ give the numbers of an uninterrupted run: the issue's crash test at full size.
     python bench/kill_resume.py --reference runs/default/analysis/summary.json --out runs/killed
 
 `--reference` is the summary.json of a clean run of the same recipe and code (README's main
-command). The kill moments are drawn from a seeded generator, uniform in [--earliest, --latest]
-seconds after each start. Times (stage_seconds, stage_clock, a training's seconds and tokens/s)
+command). Each kill moment is drawn from a seeded generator, uniform in its window of seconds after
+that start (`--windows 30-700 30-1200`: the first kill somewhere in the first 700 s, the second in
+the first 1,200 s of the rerun). Times (stage_seconds, stage_clock, a training's seconds and tokens/s)
 are the only keys left out of the comparison. Writes bench/results/kill_resume.json.
 """
 
@@ -63,9 +64,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reference", type=Path, required=True, help="summary.json of a clean run")
     ap.add_argument("--out", type=Path, default=Path("runs/killed"))
-    ap.add_argument("--kills", type=int, default=2)
-    ap.add_argument("--earliest", type=float, default=30.0)
-    ap.add_argument("--latest", type=float, default=600.0)
+    ap.add_argument("--windows", nargs="+", default=["30-700", "30-1200"], help="one per kill")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--result", type=Path, default=Path(__file__).parent / "results" / "kill_resume.json")
     args, extra = ap.parse_known_args()
@@ -74,8 +73,9 @@ def main() -> int:
     env = dict(os.environ, IFTSCOPE_CACHE=tempfile.mkdtemp(prefix="iftscope-cache-"))
     cmd = ["iftscope", "run", "--out", str(args.out), "--quiet", *extra]
     kills, t_all = [], time.perf_counter()
-    for _ in range(args.kills):
-        after = round(rng.uniform(args.earliest, args.latest), 1)
+    for window in args.windows:
+        lo, hi = (float(x) for x in window.split("-"))
+        after = round(rng.uniform(lo, hi), 1)
         proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL)
         try:
             proc.wait(timeout=after)

@@ -11,6 +11,17 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+GROUP_ORDER = ("base", "H", "S", "mix", "I", "I-context", "counterfactual", "unknown-gold")
+
+
+def row_order(key: str) -> tuple:
+    """Base first, then H, S, the mixtures (most self-aligning first), I and the rest."""
+    group, _, style = key.partition("/")
+    head = "mix" if group.startswith("mix-") else group
+    rank = GROUP_ORDER.index(head) if head in GROUP_ORDER else len(GROUP_ORDER)
+    ratio = -float(group[4:]) if head == "mix" else 0.0
+    return rank, ratio, group, style
+
 
 def _png(fig) -> str:
     buf = io.BytesIO()
@@ -22,7 +33,7 @@ def _png(fig) -> str:
 def accuracy_bars(result: dict[str, Any]) -> str:
     """Groups x test sets: mean accuracy with 95% CI over seeds, the base model as a line."""
     table = result["table"]
-    keys = [k for k in table if k != "base"]
+    keys = sorted((k for k in table if k != "base"), key=row_order)  # the table's order
     sets = sorted({s for k in keys for s in table[k]})
     fig, axes = plt.subplots(1, len(sets), figsize=(4.2 * len(sets), 3.6), squeeze=False)
     for ax, s in zip(axes[0], sets, strict=True):
@@ -43,7 +54,7 @@ def accuracy_bars(result: dict[str, Any]) -> str:
             ax.axhline(base, color="#e45756", linestyle="--", label="base")
             ax.legend(fontsize=8)
         ax.set_xticks(range(len(keys)), keys, rotation=60, ha="right", fontsize=8)
-        ax.set_ylim(0, 1)
+        ax.set_ylim(0, 1.03)  # a bar at 1.0 stays visible above the frame
         ax.set_title(s, fontsize=10)
         ax.set_ylabel("accuracy")
     return _png(fig)
@@ -70,7 +81,7 @@ def loss_curves(result: dict[str, Any]) -> str:
     """Training loss and held-out QA accuracy at checkpoints per group (first seed, main style)."""
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
     style, seen = result["main_style"], set()
-    for key, tr in sorted(result["training"].items()):
+    for key, tr in sorted(result["training"].items(), key=lambda kv: row_order(kv[0].rsplit("/", 1)[0])):
         group, st, _ = key.split("/")
         if st != style or group in seen or not tr.get("loss_curve"):
             continue
@@ -86,7 +97,7 @@ def loss_curves(result: dict[str, Any]) -> str:
     ax.legend(fontsize=7)
     ax2.set_xlabel("step")
     ax2.set_ylabel(f"QA accuracy ({result['main_set']}, sample)")
-    ax2.set_ylim(0, 1)
+    ax2.set_ylim(0, 1.03)
     ax2.set_title("held-out QA accuracy during training", fontsize=9)
     return _png(fig)
 
@@ -114,6 +125,7 @@ def token_shift(result: dict[str, Any]) -> str:
     """URIAL: fractions of unshifted / marginal / shifted tokens, answer token vs the rest."""
     table, s = result["table"], result["main_set"]
     keys = [k for k in table if k != "base" and table[k].get(s, {}).get("answer_unshifted") is not None]
+    keys.sort(key=row_order)
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharey=True)
     colours = {"unshifted": "#54a24b", "marginal": "#eeca3b", "shifted": "#e45756"}
     for ax, part in zip(axes, ("answer", "other"), strict=True):

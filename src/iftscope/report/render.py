@@ -18,18 +18,6 @@ from iftscope.types import LETTERS
 TEMPLATE = Path(__file__).with_name("report.html.j2")
 
 
-GROUP_ORDER = ("base", "H", "S", "mix", "I", "I-context", "counterfactual", "unknown-gold")
-
-
-def _row_order(key: str) -> tuple:
-    """Base first, then H, S, the mixtures (most self-aligning first), I and the rest."""
-    group, _, style = key.partition("/")
-    head = "mix" if group.startswith("mix-") else group
-    rank = GROUP_ORDER.index(head) if head in GROUP_ORDER else len(GROUP_ORDER)
-    ratio = -float(group[4:]) if head == "mix" else 0.0
-    return rank, ratio, group, style
-
-
 def _fmt_acc(cell: dict[str, Any] | None) -> str:
     if not cell:
         return "–"
@@ -77,7 +65,7 @@ def write_report(out: str | Path) -> dict[str, Path]:
         for k, v in r.items():
             if k not in ("group", "style", "set"):
                 r[k] = float(v) if v not in ("", "None") else None
-    table = {k: result["table"][k] for k in sorted(result["table"], key=_row_order)}
+    table = {k: result["table"][k] for k in sorted(result["table"], key=figures.row_order)}
     sets = sorted({s for k, v in table.items() for s in v})
     context = {
         "result": result,
@@ -111,7 +99,7 @@ def write_report(out: str | Path) -> dict[str, Path]:
 
 
 def markdown(result: dict[str, Any], sets: list[str]) -> str:
-    table = {k: result["table"][k] for k in sorted(result["table"], key=_row_order)}
+    table = {k: result["table"][k] for k in sorted(result["table"], key=figures.row_order)}
     lines = [
         "# iftscope study",
         "",
