@@ -67,6 +67,10 @@ def main() -> int:
     if args.out.exists() and not args.keep:
         shutil.rmtree(args.out)
     cmd = ["iftscope", "run", "--out", str(args.out), "--quiet", *extra]
+    sys.path.insert(0, str(Path(__file__).parent))
+    from probe_scaling import matmul_rate  # the machine's speed now: shared hosts vary from day to day
+
+    rate_before = matmul_rate()
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd)
     samples: list[tuple[float, int]] = []
@@ -74,6 +78,7 @@ def main() -> int:
         samples.append((time.time(), tree_rss_kib(proc.pid)))
         time.sleep(0.5)
     wall = time.perf_counter() - t0
+    rate_after = matmul_rate()
     peak = max((kib for _, kib in samples), default=0)
     if proc.returncode:
         print(f"iftscope run failed with exit code {proc.returncode}", file=sys.stderr)
@@ -84,6 +89,7 @@ def main() -> int:
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU threads",
         "command": " ".join(cmd),
         "wall_seconds": round(wall, 1),
+        "matmul_gflops_before_after": [round(rate_before, 1), round(rate_after, 1)],
         "stage_seconds": summary["stage_seconds"],
         "peak_tree_rss_mib": round(peak / 1024, 1),
         "peak_tree_rss_mib_by_stage": stage_peaks(samples, summary.get("stage_clock", {})),
