@@ -132,7 +132,8 @@ class Study:
         for s, rs in records.items():
             atomic_write_jsonl(folder / f"records-{s}.jsonl", (r.to_json() for r in rs))
         atomic_write_json(folder / "metrics.json", metrics)
-        return metrics
+        # what a resumed run reads back (key order, JSON types): fresh and resumed runs agree exactly
+        return read_json(folder / "metrics.json")
 
     @property
     def main_set(self) -> str:
@@ -243,9 +244,8 @@ class Study:
             if every
             else None
         )
-        return train_sft(
-            model, tok, examples, folder, cfg, progress=False, evaluate=evaluate, evaluate_every=every
-        )
+        train_sft(model, tok, examples, folder, cfg, progress=False, evaluate=evaluate, evaluate_every=every)
+        return read_json(folder / "train.json")  # as a resumed run reads it
 
     # -- the whole study ----------------------------------------------------------------------
     def workers(self, n_jobs: int) -> int:
