@@ -96,31 +96,28 @@ def one_probe(data: Path, k: int, out: Path) -> dict:
     }
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=Path("../shared/data/xiezhi/engineering"))
-    ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
-    ap.add_argument("--tmp", type=Path, help=argparse.SUPPRESS)
-    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "probe_scaling.json")
-    args = ap.parse_args()
-    if args.one:
-        print("RESULT " + json.dumps(one_probe(args.data, args.one, args.tmp)))
-        return 0
+def each_in_a_process(script: str, data: Path, ks) -> dict[int, dict] | None:
+    """`script --one K` for each size, in a fresh process (its own peak memory): its RESULT line."""
     rows = {}
-    for k in (1, 2, 4, 10):  # each in a fresh process: its own peak memory
+    for k in ks:
         with tempfile.TemporaryDirectory() as tmp:
-            cmd = [sys.executable, __file__, "--data", str(args.data), "--one", str(k), "--tmp", tmp]
+            cmd = [sys.executable, script, "--data", str(data), "--one", str(k), "--tmp", tmp]
             done = subprocess.run(cmd, capture_output=True, text=True, check=False)
             line = [x for x in done.stdout.splitlines() if x.startswith("RESULT ")]
             if done.returncode or not line:
                 print(done.stderr[-3000:], file=sys.stderr)
-                return 1
+                return None
             rows[k] = json.loads(line[0][7:])
             print(k, rows[k], flush=True)
+    return rows
+
+
+def scaling_result(rows: dict[int, dict]) -> dict:
+    """Time exponent over 1x/2x/4x, and achieved FLOP rate against the matmul rate measured now."""
     rate = matmul_rate()
     ks = np.array([1, 2, 4])
     exponent = float(np.polyfit(np.log(ks), np.log([rows[k]["seconds"] for k in ks]), 1)[0])
-    result = {
+    return {
         "date": date.today().isoformat(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU threads, torch {torch.__version__}",
         "command": "python " + " ".join(sys.argv),
@@ -131,8 +128,24 @@ def main() -> int:
         "percent_of_limit": {
             k: round(100 * r["flops"] / r["seconds"] / 1e9 / rate, 1) for k, r in rows.items()
         },
-        "memory_10x_over_1x": round(rows[10]["peak_rss_mib"] / rows[1]["peak_rss_mib"], 3),
     }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=Path("../shared/data/xiezhi/engineering"))
+    ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--tmp", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "probe_scaling.json")
+    args = ap.parse_args()
+    if args.one:
+        print("RESULT " + json.dumps(one_probe(args.data, args.one, args.tmp)))
+        return 0
+    rows = each_in_a_process(__file__, args.data, (1, 2, 4, 10))
+    if rows is None:
+        return 1
+    result = scaling_result(rows)
+    result["memory_10x_over_1x"] = round(rows[10]["peak_rss_mib"] / rows[1]["peak_rss_mib"], 3)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=2))

@@ -19,19 +19,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
-import subprocess
 import sys
-import tempfile
-from datetime import date
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from probe_scaling import matmul_rate  # noqa: E402
+from probe_scaling import each_in_a_process, scaling_result  # noqa: E402
 from probe_vs_lm_eval import random_llama  # noqa: E402
 
 from iftscope.data import load_questions  # noqa: E402
@@ -78,33 +73,11 @@ def main() -> int:
         torch.set_num_threads(os.cpu_count() or 1)
         print("RESULT " + json.dumps(one_training(args.data, args.one, args.tmp)))
         return 0
-    rows = {}
-    for k in (1, 2, 4):  # each in a fresh process: its own peak memory
-        with tempfile.TemporaryDirectory() as tmp:
-            cmd = [sys.executable, __file__, "--data", str(args.data), "--one", str(k), "--tmp", tmp]
-            done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-            line = [x for x in done.stdout.splitlines() if x.startswith("RESULT ")]
-            if done.returncode or not line:
-                print(done.stderr[-3000:], file=sys.stderr)
-                return 1
-            rows[k] = json.loads(line[0][7:])
-            print(k, rows[k], flush=True)
-    rate = matmul_rate()
-    ks = np.array([1, 2, 4])
-    exponent = float(np.polyfit(np.log(ks), np.log([rows[k]["seconds"] for k in ks]), 1)[0])
-    result = {
-        "date": date.today().isoformat(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU threads, torch {torch.__version__}",
-        "command": "python " + " ".join(sys.argv),
-        "runs": rows,
-        "time_exponent_1x_2x_4x": round(exponent, 3),
-        "matmul_gflops": round(rate, 1),
-        "achieved_gflops": {k: round(r["flops"] / r["seconds"] / 1e9, 1) for k, r in rows.items()},
-        "percent_of_limit": {
-            k: round(100 * r["flops"] / r["seconds"] / 1e9 / rate, 1) for k, r in rows.items()
-        },
-        "memory_4x_over_1x": round(rows[4]["peak_rss_mib"] / rows[1]["peak_rss_mib"], 3),
-    }
+    rows = each_in_a_process(__file__, args.data, (1, 2, 4))
+    if rows is None:
+        return 1
+    result = scaling_result(rows)
+    result["memory_4x_over_1x"] = round(rows[4]["peak_rss_mib"] / rows[1]["peak_rss_mib"], 3)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=2))
