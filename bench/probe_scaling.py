@@ -131,25 +131,34 @@ def scaling_result(rows: dict[int, dict]) -> dict:
     }
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def scaling_main(doc: str, script: str, one, ks: tuple[int, ...], out: Path) -> int:
+    """The command line both scaling scripts share: `--one K` measures one size (run by the parent
+    in its own process); without it, every size, the summary, and the peak memory of the largest
+    size over 1x, written to `--out`."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=Path("../shared/data/xiezhi/engineering"))
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--tmp", type=Path, help=argparse.SUPPRESS)
-    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "probe_scaling.json")
+    ap.add_argument("--out", type=Path, default=out)
     args = ap.parse_args()
     if args.one:
-        print("RESULT " + json.dumps(one_probe(args.data, args.one, args.tmp)))
+        print("RESULT " + json.dumps(one(args.data, args.one, args.tmp)))
         return 0
-    rows = each_in_a_process(__file__, args.data, (1, 2, 4, 10))
+    rows = each_in_a_process(script, args.data, ks)
     if rows is None:
         return 1
     result = scaling_result(rows)
-    result["memory_10x_over_1x"] = round(rows[10]["peak_rss_mib"] / rows[1]["peak_rss_mib"], 3)
+    top = max(ks)
+    result[f"memory_{top}x_over_1x"] = round(rows[top]["peak_rss_mib"] / rows[1]["peak_rss_mib"], 3)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=2))
     return 0
+
+
+def main() -> int:
+    out = Path(__file__).parent / "results" / "probe_scaling.json"
+    return scaling_main(__doc__, __file__, one_probe, (1, 2, 4, 10), out)
 
 
 if __name__ == "__main__":

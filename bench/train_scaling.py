@@ -16,8 +16,6 @@ questions with their gold answers in the paper's vicuna template with options sh
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import resource
 import sys
@@ -26,7 +24,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from probe_scaling import each_in_a_process, scaling_result  # noqa: E402
+from probe_scaling import scaling_main  # noqa: E402
 from probe_vs_lm_eval import random_llama  # noqa: E402
 
 from iftscope.data import load_questions  # noqa: E402
@@ -38,6 +36,7 @@ BASE, BATCH, EPOCHS = 300, 16, 2
 
 
 def one_training(data: Path, k: int, out: Path) -> dict:
+    torch.set_num_threads(os.cpu_count() or 1)
     questions = load_questions(data / "train.jsonl")
     model, tok = random_llama([q.question + " " + " ".join(q.choices) for q in questions[:2000]] * 2)
     chosen = questions[: BASE * k]
@@ -63,25 +62,8 @@ def one_training(data: Path, k: int, out: Path) -> dict:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=Path("../shared/data/xiezhi/engineering"))
-    ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
-    ap.add_argument("--tmp", type=Path, help=argparse.SUPPRESS)
-    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "train_scaling.json")
-    args = ap.parse_args()
-    if args.one:
-        torch.set_num_threads(os.cpu_count() or 1)
-        print("RESULT " + json.dumps(one_training(args.data, args.one, args.tmp)))
-        return 0
-    rows = each_in_a_process(__file__, args.data, (1, 2, 4))
-    if rows is None:
-        return 1
-    result = scaling_result(rows)
-    result["memory_4x_over_1x"] = round(rows[4]["peak_rss_mib"] / rows[1]["peak_rss_mib"], 3)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=2))
-    return 0
+    out = Path(__file__).parent / "results" / "train_scaling.json"
+    return scaling_main(__doc__, __file__, one_training, (1, 2, 4), out)
 
 
 if __name__ == "__main__":
