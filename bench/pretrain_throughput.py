@@ -20,10 +20,10 @@ from pathlib import Path
 
 import torch
 
-from iftscope.data.microworld import WorldConfig, make_people, vocabulary
-from iftscope.models.pretrain import BiographySampler, PretrainConfig
-from iftscope.models.tiny import TinyModelConfig, build_model, count_parameters
-from iftscope.models.tokenizer import build_word_tokenizer
+from iftscope.microworld.generator import WorldConfig, make_people, vocabulary
+from iftscope.microworld.pretrain import BiographySampler, PretrainConfig
+from iftscope.microworld.tiny import TinyModelConfig, build_model, count_parameters
+from iftscope.microworld.tokenizer import build_word_tokenizer
 
 
 def time_steps(model, sampler, cfg: PretrainConfig, first_step: int, steps: int) -> float:

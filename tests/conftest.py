@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from iftscope.data.microworld import WorldConfig, make_people, make_questions, vocabulary
-from iftscope.models.pretrain import PretrainConfig
-from iftscope.models.tiny import TinyModelConfig, build_model
-from iftscope.models.tokenizer import build_word_tokenizer
-from iftscope.world import WorldStageConfig
+from iftscope.microworld.generator import WorldConfig, make_people, make_questions, vocabulary
+from iftscope.microworld.pretrain import PretrainConfig
+from iftscope.microworld.stage import WorldStageConfig
+from iftscope.microworld.tiny import TinyModelConfig, build_model
+from iftscope.microworld.tokenizer import build_word_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

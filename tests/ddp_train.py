@@ -3,10 +3,10 @@
 import sys
 from pathlib import Path
 
-from iftscope.data.microworld import WorldConfig, make_people, make_questions, vocabulary
 from iftscope.intervene.render import RenderConfig, render_group
-from iftscope.models.tiny import TinyModelConfig, build_model
-from iftscope.models.tokenizer import build_word_tokenizer
+from iftscope.microworld.generator import WorldConfig, make_people, make_questions, vocabulary
+from iftscope.microworld.tiny import TinyModelConfig, build_model
+from iftscope.microworld.tokenizer import build_word_tokenizer
 from iftscope.train.sft import SFTConfig, train_sft
 from iftscope.types import Group, GroupItem
 

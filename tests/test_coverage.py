@@ -68,7 +68,7 @@ def test_coverage_lists_confident_disagreements_first():
 
 
 def test_ground_truth_agreement_by_hand():
-    from iftscope.probe.groundtruth import agreement
+    from iftscope.microworld.groundtruth import agreement
 
     records = [rec("a", 0, 0, 0.9), rec("b", 0, 0, 0.3), rec("c", 0, 1, 0.9), rec("d", 0, 0, 0.8)]
     truth = {"a": True, "b": True, "c": False, "d": False}

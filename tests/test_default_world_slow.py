@@ -2,7 +2,7 @@
 
 import pytest
 
-from iftscope.world import build_world
+from iftscope.microworld.stage import build_world
 
 
 @pytest.mark.slow
@@ -10,7 +10,7 @@ from iftscope.world import build_world
 def test_default_world_memorises_known_and_not_unknown(tmp_path, seed):
     from dataclasses import replace
 
-    from iftscope.world import WorldStageConfig
+    from iftscope.microworld.stage import WorldStageConfig
 
     cfg = WorldStageConfig()
     cfg = replace(cfg, world=replace(cfg.world, seed=seed))
@@ -20,10 +20,10 @@ def test_default_world_memorises_known_and_not_unknown(tmp_path, seed):
     assert abs(mem["unknown"] - summary["chance"]) <= 0.05, mem
     # the cloze probe's "known" agrees with ground truth (person pretrained and fact recalled)
     from iftscope.data import load_questions
+    from iftscope.microworld.groundtruth import load_truth
     from iftscope.models.load import load_model
     from iftscope.models.scorer import HFScorer
     from iftscope.probe.formats import get_format
-    from iftscope.probe.groundtruth import load_truth
     from iftscope.probe.knowledge import ProbeConfig
     from iftscope.probe.runner import run_probe
 

@@ -7,7 +7,7 @@ from test_intervene import fake_probe
 
 from iftscope.cli import main
 from iftscope.data import load_questions
-from iftscope.world import build_world
+from iftscope.microworld.stage import build_world
 
 
 def test_intervene_then_train(tmp_path, capsys):

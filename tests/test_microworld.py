@@ -1,8 +1,7 @@
 import random
 from collections import Counter
 
-from iftscope.data.lexicon import HELD_OUT_TEMPLATES, TEMPLATES, VALUES
-from iftscope.data.microworld import (
+from iftscope.microworld.generator import (
     ATTRIBUTES,
     WorldConfig,
     fact_prompts,
@@ -10,7 +9,8 @@ from iftscope.data.microworld import (
     make_questions,
     render_biography,
 )
-from iftscope.models.pretrain import BiographySampler
+from iftscope.microworld.lexicon import HELD_OUT_TEMPLATES, TEMPLATES, VALUES
+from iftscope.microworld.pretrain import BiographySampler
 
 
 def test_same_config_same_world_other_seed_other_world():
@@ -100,7 +100,7 @@ def test_sampler_ids_equal_tokenised_text(tokenizer, tiny_world):
 
 
 def test_decorated_biographies_keep_every_fact(tokenizer, tiny_world):
-    from iftscope.data.lexicon import ASIDES, OPENERS
+    from iftscope.microworld.lexicon import ASIDES, OPENERS
 
     _, people, _ = tiny_world
     p = next(x for x in people if x.known)
@@ -114,8 +114,8 @@ def test_decorated_biographies_keep_every_fact(tokenizer, tiny_world):
 
 def test_question_paraphrases_use_only_vocabulary_words():
     """The tokenizer is built before pretraining: a reworded question must not bring <unk>."""
-    from iftscope.data.lexicon import QUESTION_PARAPHRASES, QUESTIONS
-    from iftscope.data.microworld import WORD_PATTERN, vocabulary
+    from iftscope.microworld.generator import WORD_PATTERN, vocabulary
+    from iftscope.microworld.lexicon import QUESTION_PARAPHRASES, QUESTIONS
 
     vocab = set(vocabulary())
     assert set(QUESTION_PARAPHRASES) == set(QUESTIONS)

@@ -6,7 +6,7 @@ import pytest
 from conftest import SHARED_DATA, tiny_stage_config
 
 from iftscope.cli import main
-from iftscope.world import build_world
+from iftscope.microworld.stage import build_world
 
 
 def test_probe_micro_world_with_cloze(tmp_path, capsys):

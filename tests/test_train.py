@@ -84,7 +84,7 @@ def test_gradient_accumulation_gives_the_whole_batch_result(tokenizer, tiny_worl
 
     from conftest import TINY_MODEL
 
-    from iftscope.models.tiny import build_model
+    from iftscope.microworld.tiny import build_model
 
     def fresh():
         ids = (tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id)

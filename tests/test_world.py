@@ -5,8 +5,8 @@ import torch
 from conftest import tiny_stage_config
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from iftscope.models import pretrain as pretrain_module
-from iftscope.world import WorldMismatchError, build_world
+from iftscope.microworld import pretrain as pretrain_module
+from iftscope.microworld.stage import WorldMismatchError, build_world
 
 
 def test_world_end_to_end_and_reuse(tmp_path):
@@ -69,8 +69,8 @@ def test_crash_then_resume_equals_uninterrupted(tmp_path, monkeypatch):
 
 
 def test_per_fact_recall_takes_the_majority_of_paraphrases():
-    from iftscope.data.microworld import FactPrompt
-    from iftscope.world import per_fact_recall
+    from iftscope.microworld.generator import FactPrompt
+    from iftscope.microworld.stage import per_fact_recall
 
     facts = [FactPrompt("p1", "field", True, f"prompt {i}", "law") for i in range(3)]
     facts += [FactPrompt("p2", "field", False, f"prompt {i}", "law") for i in range(3)]

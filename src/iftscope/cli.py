@@ -9,13 +9,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from iftscope import __version__
-from iftscope.data.microworld import ATTRIBUTES
+from iftscope.microworld.generator import ATTRIBUTES
 
 DEFAULT_WORLD = Path("runs/default/world")
 
 
 def _world(args: argparse.Namespace) -> int:
-    from iftscope.world import WorldMismatchError, WorldStageConfig, build_world
+    from iftscope.microworld.stage import WorldMismatchError, WorldStageConfig, build_world
 
     cfg = WorldStageConfig()
     held_out = None if args.held_out_attribute == "none" else args.held_out_attribute
@@ -136,7 +136,7 @@ def _probe(args: argparse.Namespace) -> int:
     world = args.data[0].parent
     truth = None
     if len(args.data) == 1 and (world / "recall.jsonl").exists():
-        from iftscope.probe.groundtruth import load_truth
+        from iftscope.microworld.groundtruth import load_truth
 
         truth = load_truth(world)
     summary = run_probe(

@@ -1,4 +1,4 @@
-"""Multiple-choice data: loaders with precise validation, a checker, and the micro-world."""
+"""Multiple-choice data: loaders with precise validation and a checker."""
 
 from iftscope.data.loaders import load_questions
 from iftscope.data.problems import DataValidationError, Problem

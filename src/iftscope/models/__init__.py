@@ -1,1 +1,1 @@
-"""Model access: the micro-world's tokenizer and tiny Llama, pretraining, and recall checks."""
+"""Plain model access: loading (dtype, device, adapters), the scorer, and model identity."""

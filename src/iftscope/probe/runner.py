@@ -13,10 +13,10 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from iftscope.microworld.groundtruth import agreement
 from iftscope.models.scorer import Scorer
 from iftscope.probe.coverage import coverage, coverage_markdown
 from iftscope.probe.formats import PromptFormat
-from iftscope.probe.groundtruth import agreement
 from iftscope.probe.knowledge import ProbeConfig, probe
 from iftscope.runs import atomic_write_json, atomic_write_text, fingerprint
 from iftscope.types import LETTERS, ProbeRecord, Question

@@ -18,10 +18,10 @@ import yaml
 
 from iftscope.intervene.groups import InterveneConfig
 from iftscope.intervene.render import RenderConfig
+from iftscope.microworld.stage import WorldStageConfig
 from iftscope.probe.knowledge import ProbeConfig
 from iftscope.study.launch import LaunchConfig
 from iftscope.train.sft import SFTConfig
-from iftscope.world import WorldStageConfig
 
 
 class RecipeError(ValueError):

@@ -65,7 +65,7 @@ class Study:
 
     # -- inputs -------------------------------------------------------------------------------
     def prepare(self, quiet: bool = False) -> None:
-        from iftscope.world import build_world
+        from iftscope.microworld.stage import build_world
 
         t0 = time.perf_counter()
         if self.cfg.data.model is None:
@@ -98,7 +98,7 @@ class Study:
     def probe(self) -> list[ProbeRecord]:
         t0, folder = time.perf_counter(), self.out / "probe"
         if not (folder / "summary.json").exists():
-            from iftscope.probe.groundtruth import load_truth
+            from iftscope.microworld.groundtruth import load_truth
 
             truth = load_truth(self.truth_dir) if self.truth_dir else None
             fmt = get_format(self.cfg.probe.format)
@@ -176,7 +176,7 @@ class Study:
     def _stability(self, scorer: HFScorer, main: list[ProbeRecord], n: int = 200) -> dict[str, Any]:
         """Does the answer stay when the question is reworded (micro-world) or the options are
         rotated (letter formats)? Agreement with the answers already scored on the main set."""
-        from iftscope.data.lexicon import QUESTION_PARAPHRASES
+        from iftscope.microworld.lexicon import QUESTION_PARAPHRASES
 
         qs = self.sets[self.main_set][:n]
         fmt = get_format(self.cfg.eval_format).with_tokenizer(scorer.tokenizer)

@@ -19,9 +19,9 @@ from safetensors.torch import load_model, save_model
 from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
-from iftscope.data.lexicon import ASIDES, OPENERS, TEMPLATES
-from iftscope.data.microworld import ATTRIBUTES, FactPrompt, Person
-from iftscope.models.recall import recall
+from iftscope.microworld.generator import ATTRIBUTES, FactPrompt, Person
+from iftscope.microworld.lexicon import ASIDES, OPENERS, TEMPLATES
+from iftscope.microworld.recall import recall
 from iftscope.runs import atomic_dir
 
 

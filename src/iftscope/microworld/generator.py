@@ -13,7 +13,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from iftscope.data.lexicon import (
+from iftscope.microworld.lexicon import (
     ASIDES,
     FIRST_NAMES,
     FORMAT_WORDS,

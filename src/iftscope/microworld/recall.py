@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
-from iftscope.data.microworld import FactPrompt
+from iftscope.microworld.generator import FactPrompt
 
 
 @torch.no_grad()

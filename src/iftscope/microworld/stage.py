@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from iftscope import __version__
-from iftscope.data.microworld import (
+from iftscope.microworld.generator import (
     SPLITS,
     WorldConfig,
     chance_level,
@@ -30,8 +30,8 @@ from iftscope.data.microworld import (
     make_questions,
     vocabulary,
 )
-from iftscope.models.pretrain import PretrainConfig
-from iftscope.models.tiny import TinyModelConfig
+from iftscope.microworld.pretrain import PretrainConfig
+from iftscope.microworld.tiny import TinyModelConfig
 from iftscope.runs import atomic_dir, atomic_write_json, atomic_write_jsonl, fingerprint, read_json
 
 # Bump when generation or training changes so that old worlds are not silently reused.
@@ -103,10 +103,10 @@ def build_world(
     """Run the stage (or reuse its result) and return the summary."""
     import torch
 
-    from iftscope.models.pretrain import pretrain
-    from iftscope.models.recall import recall, recall_summary
-    from iftscope.models.tiny import build_model, count_parameters
-    from iftscope.models.tokenizer import build_word_tokenizer
+    from iftscope.microworld.pretrain import pretrain
+    from iftscope.microworld.recall import recall, recall_summary
+    from iftscope.microworld.tiny import build_model, count_parameters
+    from iftscope.microworld.tokenizer import build_word_tokenizer
 
     cfg = cfg or WorldStageConfig()
     out = Path(out)
