@@ -67,3 +67,16 @@ def fingerprint(obj: Any) -> str:
 def read_json(path: str | Path) -> Any:
     with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """Every row of a JSONL file (blank lines skipped); a bad line names the file and line."""
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    raise ValueError(f"{path}:{n}: not valid JSON ({e.msg})") from e
+    return rows
