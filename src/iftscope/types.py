@@ -90,6 +90,15 @@ class ProbeRecord:
     format: str
     views: int
 
+    def confidently_wrong(self, threshold: float = 0.5) -> bool:
+        """The model prefers a wrong option with probability above `threshold`: the paper's
+        Incompatible items, the ones curation drops and coverage reports."""
+        return not self.correct and self.confidence > threshold
+
+    def confidently_right(self, threshold: float = 0.5) -> bool:
+        """The model prefers the gold option with probability above `threshold`."""
+        return self.correct and self.confidence > threshold
+
     def to_json(self) -> dict[str, Any]:
         from dataclasses import asdict
 

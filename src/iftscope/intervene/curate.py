@@ -33,7 +33,7 @@ class Decision:
 def verdict(r: ProbeRecord, confidence: float) -> str:
     if r.known:
         return "known"
-    if not r.correct and r.confidence > confidence:
+    if r.confidently_wrong(confidence):
         return "contradicts"
     return "unsure"
 

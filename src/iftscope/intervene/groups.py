@@ -48,7 +48,7 @@ def candidate_pools(
     pairs = [(q, by_id[q.id]) for q in questions if q.id in by_id and _eligible(q)]
     pools = {
         "H": [(q, r) for q, r in pairs if r.known],
-        "I": [(q, r) for q, r in pairs if not r.correct and r.confidence > cfg.confidence],
+        "I": [(q, r) for q, r in pairs if r.confidently_wrong(cfg.confidence)],
     }
     if cfg.micro_world and any("known" in q.metadata for q, _ in pairs):
         pools["unknown-gold"] = [(q, r) for q, r in pairs if not q.metadata["known"]]

@@ -12,7 +12,7 @@ from typing import Any
 
 from iftscope.intervene.groups import InterveneConfig, build_groups
 from iftscope.intervene.render import RenderConfig, render_group
-from iftscope.runs import atomic_dir, atomic_write_json
+from iftscope.runs import atomic_dir, atomic_write_json, read_jsonl
 from iftscope.types import Group, ProbeRecord, Question, SFTExample
 
 
@@ -20,17 +20,17 @@ def read_probe_records(probe_dir: str | Path) -> list[ProbeRecord]:
     path = Path(probe_dir) / "records.jsonl"
     if not path.exists():
         raise FileNotFoundError(f"{path}: no probe records (run `iftscope probe` first, to completion)")
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    return [ProbeRecord.from_json(r) for r in rows]
+    return [ProbeRecord.from_json(r) for r in read_jsonl(path)]
 
 
 def read_examples(path: str | Path, style: str | None = None) -> list[SFTExample]:
+    """The SFT examples of one group's JSONL file, optionally of one style only."""
     rows = []
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+    for n, row in enumerate(read_jsonl(path), 1):
         try:
-            rows.append(SFTExample(**json.loads(line)))
-        except (TypeError, json.JSONDecodeError) as e:
-            raise ValueError(f"{path}:{n}: not an SFT example: {e}") from e
+            rows.append(SFTExample(**row))
+        except TypeError as e:
+            raise ValueError(f"{path}: row {n}: not an SFT example: {e}") from e
     return [r for r in rows if style is None or r.style == style]
 
 

@@ -7,17 +7,16 @@ whatever rule the probe itself used: `probe` is the records' own `known` label.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from iftscope.runs import read_jsonl
 from iftscope.types import ProbeRecord
 
 
 def load_truth(world_dir: str | Path) -> dict[str, bool]:
-    path = Path(world_dir) / "recall.jsonl"
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    rows = read_jsonl(Path(world_dir) / "recall.jsonl")
     return {r["question_id"]: bool(r["known_person"] and r["recalled"]) for r in rows}
 
 
@@ -30,7 +29,7 @@ def agreement(
         ("probe", lambda r: r.known),
         ("generative", lambda r: r.gold_abs_prob >= threshold),
         ("correct", lambda r: r.correct),
-        ("correct_confident", lambda r: r.correct and r.confidence > threshold),
+        ("correct_confident", lambda r: r.confidently_right(threshold)),
     ):
         both = sum(label(r) and truth[r.question_id] for r in rs)
         probe_only = sum(label(r) and not truth[r.question_id] for r in rs)

@@ -22,7 +22,7 @@ from transformers import get_cosine_schedule_with_warmup
 from iftscope.microworld.generator import ATTRIBUTES, FactPrompt, Person
 from iftscope.microworld.lexicon import ASIDES, OPENERS, TEMPLATES
 from iftscope.microworld.recall import recall
-from iftscope.runs import atomic_dir
+from iftscope.runs import atomic_dir, read_jsonl
 
 
 @dataclass(frozen=True)
@@ -109,8 +109,7 @@ def _load_checkpoint(path: Path, model, optimizer, scheduler) -> tuple[int, list
     trainer = torch.load(path / "trainer_state.pt", weights_only=True)
     optimizer.load_state_dict(trainer["optimizer"])
     scheduler.load_state_dict(trainer["scheduler"])
-    log = [json.loads(line) for line in (path / "log.jsonl").read_text(encoding="utf-8").splitlines()]
-    return trainer["step"], log
+    return trainer["step"], read_jsonl(path / "log.jsonl")
 
 
 def pretrain(

@@ -74,7 +74,7 @@ def _rates(rs: Sequence[ProbeRecord]) -> dict[str, Any]:
         "n": len(rs),
         "known": sum(r.known for r in rs) / n,
         "correct": sum(r.correct for r in rs) / n,
-        "correct_confident": sum(r.correct and r.confidence > 0.5 for r in rs) / n,
+        "correct_confident": sum(r.confidently_right(0.5) for r in rs) / n,
     }
 
 

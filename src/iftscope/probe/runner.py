@@ -18,7 +18,7 @@ from iftscope.models.scorer import Scorer
 from iftscope.probe.coverage import coverage, coverage_markdown
 from iftscope.probe.formats import PromptFormat
 from iftscope.probe.knowledge import ProbeConfig, probe
-from iftscope.runs import atomic_write_json, atomic_write_text, fingerprint
+from iftscope.runs import atomic_write_json, atomic_write_text, fingerprint, read_jsonl
 from iftscope.types import LETTERS, ProbeRecord, Question
 
 
@@ -74,9 +74,7 @@ def run_probe(
             bar.update(1)
         os.fsync(f.fileno())
     bar.close()
-    records = [
-        ProbeRecord.from_json(r) for r in map(json.loads, partial.read_text(encoding="utf-8").splitlines())
-    ]
+    records = [ProbeRecord.from_json(r) for r in read_jsonl(partial)]
     summary = summarise(records, questions)
     summary.update(
         {
@@ -115,7 +113,7 @@ def summarise(records: Sequence[ProbeRecord], questions: Sequence[Question]) -> 
         "n": n,
         "accuracy": acc,
         "known_fraction": sum(r.known for r in records) / n if n else float("nan"),
-        "confident_wrong_fraction": sum((not r.correct) and r.confidence > 0.5 for r in records) / max(n, 1),
+        "confident_wrong_fraction": sum(r.confidently_wrong(0.5) for r in records) / max(n, 1),
         "per_domain": per_domain,
         "per_category": dict(Counter(r.category for r in records)),
         "predicted_letters": {LETTERS[i]: sum(r.prediction == i for r in records) for i in range(width)},
