@@ -15,6 +15,8 @@ from typing import Any
 
 import torch
 
+from iftscope.models.generate import generate_batched
+from iftscope.models.load import pad_token_id
 from iftscope.types import Question
 
 
@@ -31,25 +33,13 @@ def parse_answer(response: str, choices: Sequence[str]) -> tuple[int | None, boo
 @torch.no_grad()
 def greedy(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 16, batch_size: int = 64):
     """Per prompt: (prompt ids, generated ids up to and excluding EOS)."""
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad, eos = pad_token_id(tokenizer), tokenizer.eos_token_id
+    enc = [tokenizer(p)["input_ids"] for p in prompts]
+    rows = generate_batched(model, tokenizer, enc, max_new_tokens, batch_size, do_sample=False)
     out = []
-    model.eval()
-    for start in range(0, len(prompts), batch_size):
-        enc = [tokenizer(p)["input_ids"] for p in prompts[start : start + batch_size]]
-        width = max(len(e) for e in enc)
-        ids = torch.tensor([[pad] * (width - len(e)) + e for e in enc])
-        mask = torch.tensor([[0] * (width - len(e)) + [1] * len(e) for e in enc])
-        gen = model.generate(
-            input_ids=ids.to(model.device),
-            attention_mask=mask.to(model.device),
-            do_sample=False,
-            max_new_tokens=max_new_tokens,
-            pad_token_id=pad,
-            eos_token_id=tokenizer.eos_token_id,
-        )
-        for e, row in zip(enc, gen[:, width:].tolist(), strict=True):
-            cut = row.index(tokenizer.eos_token_id) if tokenizer.eos_token_id in row else len(row)
-            out.append((e, [t for t in row[:cut] if t != pad]))
+    for e, row in zip(enc, rows, strict=True):
+        cut = row.index(eos) if eos in row else len(row)
+        out.append((e, [t for t in row[:cut] if t != pad]))
     return out
 
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import torch
 
 from iftscope.intervene.render import instruction, wrap
+from iftscope.models.generate import generate_batched
 from iftscope.types import Question
 
 
@@ -32,27 +33,20 @@ def generate_explanations(
 ) -> dict[tuple[str, int], str]:
     """(question id, target) -> the base model's explanation of that answer."""
     unique = sorted({(q.id, t): (q, t) for q, t in requests}.items())
+    prompts = [tokenizer(explanation_prompt(q, t, template))["input_ids"] for _, (q, t) in unique]
+    rows = generate_batched(
+        model,
+        tokenizer,
+        prompts,
+        max_new_tokens,
+        batch_size,
+        seed=seed,
+        do_sample=True,
+        temperature=temperature,
+        top_k=0,
+    )
     out: dict[tuple[str, int], str] = {}
-    model.eval()
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    for start in range(0, len(unique), batch_size):
-        chunk = unique[start : start + batch_size]
-        prompts = [tokenizer(explanation_prompt(q, t, template))["input_ids"] for _, (q, t) in chunk]
-        width = max(len(p) for p in prompts)
-        ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])  # left-padded
-        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
-        torch.manual_seed(seed * 1_000_003 + start)
-        gen = model.generate(
-            input_ids=ids.to(model.device),
-            attention_mask=mask.to(model.device),
-            do_sample=True,
-            temperature=temperature,
-            top_k=0,
-            max_new_tokens=max_new_tokens,
-            pad_token_id=pad,
-            eos_token_id=tokenizer.eos_token_id,
-        )
-        for (key, _), row in zip(chunk, gen[:, width:], strict=True):
-            text = tokenizer.decode(row, skip_special_tokens=True).strip()
-            out[key] = text.split("\n")[0].strip() or "(no explanation)"
+    for (key, _), row in zip(unique, rows, strict=True):
+        text = tokenizer.decode(row, skip_special_tokens=True).strip()
+        out[key] = text.split("\n")[0].strip() or "(no explanation)"
     return out

@@ -42,3 +42,12 @@ def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return device
+
+
+def pad_token_id(tokenizer) -> int:
+    """The id that fills padded positions: the tokenizer's pad token, else EOS (what `load_model`
+    sets when a tokenizer has none), else 0. Padded positions are always masked out, so the choice
+    changes no result; one rule keeps every batch builder the same."""
+    if tokenizer.pad_token_id is not None:
+        return tokenizer.pad_token_id
+    return tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0

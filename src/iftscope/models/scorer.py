@@ -15,6 +15,8 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from iftscope.models.load import pad_token_id
+
 
 @dataclass(frozen=True)
 class LetterScores:
@@ -118,7 +120,7 @@ class HFScorer:
         it once and reuse its key/value cache; the rest is batched right-padded, so positions and
         causal attention are those of each sequence alone."""
         out: list[torch.Tensor | None] = [None] * len(sequences)
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        pad = pad_token_id(self.tokenizer)
         for shared, members in self._groups(sequences, starts):
             cache = None
             if shared:

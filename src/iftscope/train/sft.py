@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from iftscope.models.load import pad_token_id
 from iftscope.runs import atomic_dir, atomic_write_json
 from iftscope.train.labels import IGNORE, build_example, pad_batch
 from iftscope.types import SFTExample
@@ -157,7 +158,7 @@ def train_sft(
         acc.load_state(str(ckpt))
         state = json.loads((ckpt / "state.json").read_text())
         start, log = state["step"], state["log"]
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad = pad_token_id(tokenizer)
     bar = tqdm(
         total=cfg.steps,
         initial=start,
