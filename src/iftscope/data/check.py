@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
 
-from iftscope.data.loaders import detect_format, normalise_text, read_questions
+from iftscope.data.loaders import detect_reader, normalise_text, read_questions
 from iftscope.data.problems import Problem
 from iftscope.types import LETTERS, Question
 
@@ -43,7 +43,7 @@ def expand_paths(paths: list[str | Path]) -> list[Path]:
     for p in map(Path, paths):
         if p.is_dir():
             try:
-                detect_format(p)
+                detect_reader(p)
                 out.append(p)
                 continue
             except ValueError:

@@ -19,7 +19,8 @@ from iftscope.data.records import Where, row_to_question
 from iftscope.types import Question
 
 SPLIT_NAMES = {"train", "dev", "val", "validation", "test", "auxiliary_train"}
-FORMATS = ("auto", "jsonl", "csv", "hf")
+# How a file is read (not to be confused with probe.formats, the prompt formats): "auto" tells by the path.
+FILE_READERS = ("auto", "jsonl", "csv", "hf")
 
 
 def default_domain(path: Path) -> str:
@@ -30,7 +31,8 @@ def default_domain(path: Path) -> str:
     return re.sub(r"_(train|dev|val|validation|test)$", "", stem)
 
 
-def detect_format(path: Path) -> str:
+def detect_reader(path: Path) -> str:
+    """The FILE_READERS entry that reads this path, told by its suffix (a folder: a saved dataset)."""
     if path.is_dir():
         if any((path / n).exists() for n in ("dataset_info.json", "state.json", "dataset_dict.json")):
             return "hf"
@@ -162,7 +164,7 @@ def _hf_rows(path: Path, split: str | None, columns: dict[str, str] | None, prob
 
 def read_questions(
     path: str | Path,
-    fmt: str = "auto",
+    reader: str = "auto",
     domain: str | None = None,
     split: str | None = None,
     columns: dict[str, str] | None = None,
@@ -171,13 +173,13 @@ def read_questions(
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file or folder")
-    fmt = detect_format(path) if fmt == "auto" else fmt
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
+    reader = detect_reader(path) if reader == "auto" else reader
+    if reader not in FILE_READERS:
+        raise ValueError(f"unknown format {reader!r}; expected one of {FILE_READERS}")
     problems: list[Problem] = []
-    if fmt == "jsonl":
+    if reader == "jsonl":
         rows = _jsonl_rows(path, problems)
-    elif fmt == "csv":
+    elif reader == "csv":
         rows = _csv_rows(path, problems)
     else:
         rows = _hf_rows(path, split, columns, problems)
@@ -210,13 +212,13 @@ def read_questions(
 
 def load_questions(
     path: str | Path,
-    fmt: str = "auto",
+    reader: str = "auto",
     domain: str | None = None,
     split: str | None = None,
     columns: dict[str, str] | None = None,
 ) -> list[Question]:
     """Load a file strictly; raise DataValidationError naming every error found."""
-    questions, problems = read_questions(path, fmt, domain, split, columns)
+    questions, problems = read_questions(path, reader, domain, split, columns)
     if any(p.severity == "error" for p in problems):
         raise DataValidationError(problems)
     return questions

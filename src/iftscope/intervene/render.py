@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from iftscope.prompts import plain_prompt
 from iftscope.types import LETTERS, Group, GroupItem, Question, SFTExample
 
 VICUNA_SYSTEM = (
@@ -89,8 +90,9 @@ def wrap(
 ) -> str:
     """The prompt around an instruction (and an open-book context); the response follows it."""
     if template == "plain":
-        # the fact sentence alone: every word of it is in the micro-world's vocabulary
-        return (f"{context}\n" if context else "") + f"Question: {text}\nAnswer:"
+        # the fact sentence alone: every word of it is in the micro-world's vocabulary. The probe's
+        # `qa` format scores this same prompt (both take it from iftscope.prompts).
+        return plain_prompt(text, context)
     if context:
         text = f"Context: {context}\n{text}"
     if template == "vicuna":

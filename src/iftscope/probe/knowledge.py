@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from iftscope.models.scorer import Scorer
-from iftscope.probe.formats import PromptFormat
+from iftscope.probe.formats import DEMO_SETS_X_PERMUTATIONS, LETTER, STATEMENTS, PromptFormat
 from iftscope.types import ProbeRecord, Question
 
 
@@ -89,24 +89,37 @@ def slick_category(view_correct: Sequence[bool], sampled: float, weak_threshold:
     return "WeaklyKnown" if sampled >= weak_threshold else "Unknown"
 
 
+def _views(fmt: PromptFormat, batch: Sequence[Question], cfg: ProbeConfig) -> list[tuple[int, int]]:
+    """(demonstration set or statement, option rotation) per view, as the format declares its views."""
+    if fmt.views == DEMO_SETS_X_PERMUTATIONS:
+        return [(s, r) for s in range(cfg.demo_sets) for r in range(cfg.permutations)]
+    if fmt.views == STATEMENTS:  # option order does not matter: the views are the statements
+        return [(s, 0) for s in range(len(fmt.cloze_contexts(batch[0])))]
+    return [(s, 0) for s in range(cfg.demo_sets)]  # k-shot continuation: the demonstration sets
+
+
+def _contexts(
+    fmt: PromptFormat, batch: Sequence[Question], pool: Sequence[Question], cfg: ProbeConfig, s: int
+) -> list[str]:
+    """The contexts a continuation format continues in view s: a statement or a k-shot context."""
+    if fmt.views == STATEMENTS:
+        return [fmt.cloze_contexts(q)[s] for q in batch]
+    return [fmt.continuation_context(q, choose_demos(q, pool, cfg, s) if cfg.shots else []) for q in batch]
+
+
 def _view_distributions(
     scorer: Scorer, fmt: PromptFormat, batch: Sequence[Question], pool: Sequence[Question], cfg: ProbeConfig
 ) -> tuple[np.ndarray, np.ndarray]:
     """[question, view, option] distributions in original option order, and [question, view]
     probability mass on the options (letters, or option texts as continuations)."""
     n_opt = len(batch[0].choices)
-    if fmt.mode == "letter":
-        views = [(s, r) for s in range(cfg.demo_sets) for r in range(cfg.permutations)]
-    elif fmt.name in ("cloze", "qa"):  # option order does not matter: the views are the statements
-        views = [(s, 0) for s in range(len(fmt.cloze_contexts(batch[0])))]
-    else:  # continuation with k-shot demonstrations: the views are the demonstration sets
-        views = [(s, 0) for s in range(cfg.demo_sets)]
+    views = _views(fmt, batch, cfg)
     dists = np.zeros((len(batch), len(views), n_opt))
     masses = np.zeros((len(batch), len(views)))
     for v, (s, r) in enumerate(views):
         rotated = [q.choices[r:] + q.choices[:r] for q in batch]  # rotated[j] = original[(j + r) % n]
         back = [(j + r) % n_opt for j in range(n_opt)]
-        if fmt.mode == "letter":
+        if fmt.mode == LETTER:
             prompts = [
                 fmt.letter_prompt(q, ch, choose_demos(q, pool, cfg, s) if cfg.shots else [])
                 for q, ch in zip(batch, rotated, strict=True)
@@ -115,13 +128,7 @@ def _view_distributions(
             scores = scorer.letter_logprobs(prompts, ids)
             d, masses[:, v] = scores.distribution, scores.mass
         else:
-            if fmt.name in ("cloze", "qa"):
-                contexts = [fmt.cloze_contexts(q)[s] for q in batch]
-            else:
-                contexts = [
-                    fmt.continuation_context(q, choose_demos(q, pool, cfg, s) if cfg.shots else [])
-                    for q in batch
-                ]
+            contexts = _contexts(fmt, batch, pool, cfg, s)
             pairs = [(ctx, " " + c) for ctx, ch in zip(contexts, rotated, strict=True) for c in ch]
             cont = scorer.continuation_logprobs(pairs)
             denom = {"sum": lambda c: 1, "char": lambda c: c.chars, "token": lambda c: c.tokens}[
@@ -144,14 +151,14 @@ def probe(
 ) -> Iterator[ProbeRecord]:
     """Score every question under every view and yield its record, in input order."""
     is_known(cfg.known_rule, True, 1.0, 1.0, cfg.known_threshold)  # fail early on a bad rule name
-    if fmt.name in ("cloze", "qa") and cfg.shots:
+    if fmt.zero_shot_only and cfg.shots:
         raise ValueError(f"format {fmt.id} scores statements zero-shot; use shots=0")
     # Questions with the same number of options (and of cloze statements) are scored together.
     for start in range(0, len(questions), cfg.batch_questions):
         chunk = questions[start : start + cfg.batch_questions]
         by_width: dict[tuple[int, int], list[int]] = {}
         for i, q in enumerate(chunk):
-            statements = len(fmt.cloze_contexts(q)) if fmt.name in ("cloze", "qa") else 0
+            statements = len(fmt.cloze_contexts(q)) if fmt.views == STATEMENTS else 0
             by_width.setdefault((len(q.choices), statements), []).append(i)
         records: dict[int, ProbeRecord] = {}
         for idxs in by_width.values():
