@@ -97,13 +97,13 @@ def test_gradient_accumulation_gives_the_whole_batch_result(tokenizer, tiny_worl
 
 
 def test_epochs_warmup_ratio_and_cosine_resolve_to_steps():
-    from iftscope.train.sft import _schedule, resolve
+    from iftscope.train.config import lr_factor, resolve
 
     cfg = resolve(SFTConfig(epochs=3, batch_size=4, warmup_ratio=0.1, schedule="cosine"), examples=10)
     assert cfg.steps == 8 and cfg.warmup == 1  # ceil(3 x 10 / 4), round(0.8)
-    factor = _schedule(cfg)
+    factor = lr_factor(cfg)
     assert factor(0) == 1.0 and factor(1) == pytest.approx(1.0) and factor(8) == pytest.approx(0.0, abs=1e-12)
     assert factor(1 + 7 // 2) < factor(2) and 0.4 < factor(1 + 3.5) < 0.6  # halfway: cos gives 0.5
-    assert _schedule(SFTConfig(steps=10, warmup=0))(5) == 0.5  # linear
+    assert lr_factor(SFTConfig(steps=10, warmup=0))(5) == 0.5  # linear
     with pytest.raises(ValueError, match="linear or cosine"):
         resolve(SFTConfig(schedule="step"), 10)
