@@ -11,6 +11,7 @@ from iftscope.microworld.pretrain import PretrainConfig
 from iftscope.microworld.stage import WorldStageConfig
 from iftscope.microworld.tiny import TinyModelConfig, build_model
 from iftscope.microworld.tokenizer import build_word_tokenizer
+from iftscope.types import ProbeRecord
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -50,6 +51,45 @@ def tiny_stage_config(steps: int = 12, seed: int = 3) -> WorldStageConfig:
             steps=steps, batch_size=4, seq_len=32, warmup=2, eval_every=5, checkpoint_every=5
         ),
     )
+
+
+def peaked(prediction: int, confidence: float, n_options: int = 4) -> tuple[float, ...]:
+    """A distribution with `confidence` on one option and the rest shared equally by the others."""
+    rest = (1 - confidence) / (n_options - 1)
+    return tuple(confidence if i == prediction else rest for i in range(n_options))
+
+
+def make_record(
+    question_id: str = "q", gold: int = 0, distribution: tuple[float, ...] = (0.7, 0.1, 0.1, 0.1), **overrides
+) -> ProbeRecord:
+    """A ProbeRecord whose fields agree with its distribution, as one probe view would give them:
+    prediction = argmax, correct, confidence, gold_prob; all mass on the options (gold_abs_prob =
+    gold_prob * option_mass); known by the default generative rule (gold_abs_prob >= 0.5); SliCK's
+    category from the one view. Any field can be overridden by keyword."""
+    dist = tuple(float(x) for x in distribution)
+    pred = max(range(len(dist)), key=dist.__getitem__)
+    correct = pred == gold
+    option_mass = overrides.get("option_mass", 1.0)
+    gold_abs = overrides.get("gold_abs_prob", dist[gold] * option_mass)
+    fields = {
+        "question_id": question_id,
+        "domain": "d",
+        "gold": gold,
+        "distribution": dist,
+        "prediction": pred,
+        "correct": correct,
+        "confidence": dist[pred],
+        "gold_prob": dist[gold],
+        "option_mass": option_mass,
+        "gold_abs_prob": gold_abs,
+        "known": gold_abs >= 0.5,
+        "view_accuracy": float(correct),
+        "sampled_accuracy": dist[gold],  # one view sampled at temperature 1
+        "category": "HighlyKnown" if correct else ("WeaklyKnown" if dist[gold] >= 1 / 16 else "Unknown"),
+        "format": "paper@1",
+        "views": 1,
+    }
+    return ProbeRecord(**{**fields, **overrides})
 
 
 def write(path: Path, text: str | bytes) -> Path:

@@ -1,4 +1,5 @@
 import pytest
+from conftest import make_record, peaked
 
 from iftscope.probe.coverage import (
     calibration_table,
@@ -7,33 +8,11 @@ from iftscope.probe.coverage import (
     expected_calibration_error,
     letter_table,
 )
-from iftscope.types import ProbeRecord, Question
+from iftscope.types import Question
 
 
-def rec(qid, gold, pred, conf, domain="d"):
-    dist = [0.0] * 4
-    dist[pred] = conf
-    rest = [i for i in range(4) if i != pred]
-    for i in rest:
-        dist[i] = (1 - conf) / 3
-    return ProbeRecord(
-        qid,
-        domain,
-        gold,
-        tuple(dist),
-        pred,
-        pred == gold,
-        conf,
-        dist[gold],
-        1.0,  # option mass
-        dist[gold],  # gold_abs_prob
-        dist[gold] >= 0.5,  # known (generative rule)
-        float(pred == gold),
-        0.0,
-        "Unknown",
-        "paper@1",
-        1,
-    )
+def rec(qid, gold, pred, conf):
+    return make_record(qid, gold, peaked(pred, conf))
 
 
 def test_calibration_and_ece_by_hand():

@@ -3,20 +3,15 @@
 from collections import Counter
 
 import pytest
+from conftest import make_record, peaked
 
 from iftscope.intervene.groups import InterveneConfig, build_groups
 from iftscope.intervene.render import RenderConfig, explanation_for, render_group
 from iftscope.train.labels import IGNORE, build_example, pad_batch
-from iftscope.types import ProbeRecord
 
 
 def record(q, prediction, confidence, known):
-    dist = [(1 - confidence) / 3] * 4
-    dist[prediction] = confidence
-    return ProbeRecord(
-        q.id, q.domain, q.answer, tuple(dist), prediction, prediction == q.answer, confidence,
-        dist[q.answer], 1.0, dist[q.answer], known, 1.0, 1.0, "HighlyKnown", "cloze@2", 1,
-    )  # fmt: skip
+    return make_record(q.id, q.answer, peaked(prediction, confidence), domain=q.domain, known=known)
 
 
 def fake_probe(questions):

@@ -16,11 +16,12 @@ def test_letter_logprobs_match_a_plain_forward_pass(tiny_model, tokenizer):
     prompts = ["Where was Stalain Brimley born ? Answer:", "Question : A B C D Answer:", "Answer:"]
     ids = [scorer.single_token_id("Answer:", L) for L in "ABCD"]
     scores = scorer.letter_logprobs(prompts, ids)  # batches of 2: padding must not change anything
-    for row, p in zip(scores.logprobs, prompts, strict=True):
-        full = manual_logprobs(tiny_model, scorer.encode(p))[-1]
-        np.testing.assert_allclose(row, full[ids].numpy(), rtol=1e-5, atol=1e-5)
-    assert np.allclose(scores.distribution.sum(axis=1), 1.0)
-    assert np.all(scores.mass < 1.0) and np.all(scores.mass > 0.0)
+    for row, mass, dist, p in zip(scores.logprobs, scores.mass, scores.distribution, prompts, strict=True):
+        on_letters = manual_logprobs(tiny_model, scorer.encode(p))[-1][ids].double().exp().numpy()
+        np.testing.assert_allclose(row, np.log(on_letters), rtol=1e-5, atol=1e-5)
+        # the mass is what the letters hold of the whole vocabulary; the distribution renormalises it
+        np.testing.assert_allclose(mass, on_letters.sum(), rtol=1e-5)
+        np.testing.assert_allclose(dist, on_letters / on_letters.sum(), rtol=1e-5)
 
 
 def test_continuation_logprobs_sum_the_continuation_tokens(tiny_model, tokenizer):
