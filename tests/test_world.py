@@ -6,6 +6,7 @@ from conftest import tiny_stage_config
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from iftscope.microworld import pretrain as pretrain_module
+from iftscope.microworld import stage as stage_module
 from iftscope.microworld.stage import WorldMismatchError, build_world
 
 
@@ -101,6 +102,10 @@ def test_crash_after_training_does_not_train_again(tmp_path, monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("pretraining ran again")
 
-    monkeypatch.setattr(pretrain_module, "pretrain", no_training)
+    # Patched where build_world looks it up; a fresh folder shows that the patch is live, so the
+    # check below cannot pass only because the patch missed.
+    monkeypatch.setattr(stage_module, "pretrain", no_training)
+    with pytest.raises(AssertionError, match="ran again"):
+        build_world(tmp_path / "fresh", tiny_stage_config(), progress=False)
     again = build_world(out, tiny_stage_config(), progress=False)
     assert not again["reused"] and again["memorisation"] == first["memorisation"]

@@ -122,7 +122,8 @@ def pretrain(
     monitor: list[FactPrompt],
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Train in place; resume from `checkpoint_dir` if a checkpoint is there. Returns stats."""
+    """Train in place; resume from `checkpoint_dir` if a checkpoint is there. Returns stats.
+    Recall on the `monitor` facts is measured every `eval_every` steps (log and progress bar)."""
     sampler = BiographySampler(people, tokenizer, seed, cfg.decorate)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.95)
@@ -137,18 +138,12 @@ def pretrain(
     train_seconds, tokens, t_wall = 0.0, 0, time.perf_counter()
     recall_now = None
     for step in range(start, cfg.steps):
-        model.train()
         t0 = time.perf_counter()
         batch = sampler.batch(step, cfg.batch_size, cfg.seq_len)
-        loss = model(input_ids=batch, labels=batch).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
+        loss = _step(model, optimizer, scheduler, batch, cfg.grad_clip)
         train_seconds += time.perf_counter() - t0
         tokens += batch.numel()
-        row = {"step": step + 1, "loss": round(loss.item(), 4), "lr": scheduler.get_last_lr()[0]}
+        row = {"step": step + 1, "loss": round(loss, 4), "lr": scheduler.get_last_lr()[0]}
         if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
             hits = recall(model, tokenizer, monitor)
             recall_now = sum(hits) / len(hits)
@@ -159,10 +154,30 @@ def pretrain(
         if (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.steps:
             _save_checkpoint(checkpoint_dir, model, optimizer, scheduler, step + 1, log)
     bar.close()
+    return _stats(cfg, start, log, time.perf_counter() - t_wall, train_seconds, tokens)
+
+
+def _step(model, optimizer, scheduler, batch: torch.Tensor, grad_clip: float) -> float:
+    """One optimiser step of next-token prediction on `batch`; its loss before the step."""
+    model.train()
+    loss = model(input_ids=batch, labels=batch).loss
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss.item()
+
+
+def _stats(
+    cfg: PretrainConfig, start: int, log: list[dict], seconds: float, train_seconds: float, tokens: int
+) -> dict[str, Any]:
+    """pretrain/stats.json (less the parameter count) and the log: wall and training time,
+    throughput, where the run resumed and its final loss."""
     return {
         "steps": cfg.steps,
         "resumed_from_step": start,
-        "seconds": round(time.perf_counter() - t_wall, 2),
+        "seconds": round(seconds, 2),
         "train_seconds": round(train_seconds, 2),
         "tokens": tokens,
         "tokens_per_second": round(tokens / train_seconds, 1) if train_seconds else math.nan,

@@ -20,9 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from iftscope import __version__
 from iftscope.microworld.generator import (
     SPLITS,
+    Person,
     WorldConfig,
     chance_level,
     fact_prompts,
@@ -30,9 +33,12 @@ from iftscope.microworld.generator import (
     make_questions,
     vocabulary,
 )
-from iftscope.microworld.pretrain import PretrainConfig
-from iftscope.microworld.tiny import TinyModelConfig
+from iftscope.microworld.pretrain import PretrainConfig, pretrain
+from iftscope.microworld.recall import recall, recall_summary
+from iftscope.microworld.tiny import TinyModelConfig, build_model, count_parameters
+from iftscope.microworld.tokenizer import build_word_tokenizer
 from iftscope.runs import atomic_dir, atomic_write_json, atomic_write_jsonl, fingerprint, read_json
+from iftscope.types import Question
 
 # Bump when generation or training changes so that old worlds are not silently reused.
 WORLD_FORMAT = 5
@@ -101,53 +107,60 @@ def build_world(
     out: str | Path, cfg: WorldStageConfig | None = None, force: bool = False, progress: bool = True
 ) -> dict[str, Any]:
     """Run the stage (or reuse its result) and return the summary."""
-    import torch
-
-    from iftscope.microworld.pretrain import pretrain
-    from iftscope.microworld.recall import recall, recall_summary
-    from iftscope.microworld.tiny import build_model, count_parameters
-    from iftscope.microworld.tokenizer import build_word_tokenizer
-
     cfg = cfg or WorldStageConfig()
     out = Path(out)
     t0 = time.perf_counter()
     if (done := _claim_folder(out, cfg, force)) is not None:
         return {**done, "reused": True}
-    people = make_people(cfg.world)
-    questions = make_questions(people, cfg.world)
+    people, questions = _write_people_and_questions(out, cfg.world)
+    tokenizer = build_word_tokenizer(vocabulary())
+    model, stats = _pretrained_model(out, cfg, people, tokenizer, progress)
+    memorisation = _measure_recall(out, model, tokenizer, people)
+    summary = _summary(cfg, memorisation, stats, questions, time.perf_counter() - t0)
+    atomic_write_json(out / "summary.json", summary)
+    return {**summary, "reused": False}
+
+
+def _write_people_and_questions(out: Path, world: WorldConfig) -> tuple[list[Person], list[Question]]:
+    """The world's people and questions (a pure function of its config), written once."""
+    people = make_people(world)
+    questions = make_questions(people, world)
     if not (out / "questions.jsonl").exists():
         atomic_write_jsonl(out / "people.jsonl", (p.to_json() for p in people))
         atomic_write_jsonl(out / "questions.jsonl", (q.to_json() for q in questions))
-    tokenizer = build_word_tokenizer(vocabulary())
-    seed = cfg.world.seed
+    return people, questions
+
+
+def _pretrained_model(
+    out: Path, cfg: WorldStageConfig, people: list[Person], tokenizer, progress: bool
+) -> tuple[Any, dict[str, Any]]:
+    """(model, pretraining stats): loaded when an earlier run saved both before it crashed,
+    else trained (resuming from pretrain/checkpoint) and saved to model/ with its tokenizer."""
     model_dir, stats_path = out / "model", out / "pretrain" / "stats.json"
     if (model_dir / "model.safetensors").exists() and stats_path.exists():  # crashed after training
         from transformers import AutoModelForCausalLM
 
-        model = AutoModelForCausalLM.from_pretrained(model_dir)
-        stats = read_json(stats_path)
-    else:
-        ids = (tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id)
-        model = build_model(cfg.model, len(tokenizer), *ids, seed)
-        known = [f for f in fact_prompts(people) if f.known]
-        monitor = random.Random(f"monitor-{seed}").sample(known, min(200, len(known)))
-        stats = pretrain(
-            model,
-            tokenizer,
-            people,
-            cfg.pretrain,
-            seed,
-            out / "pretrain" / "checkpoint",
-            monitor,
-            progress=progress,
-        )
-        atomic_write_jsonl(out / "pretrain" / "log.jsonl", stats.pop("log"))
-        stats["parameters"] = count_parameters(model)
-        atomic_write_json(stats_path, stats)
-        with atomic_dir(model_dir) as tmp:
-            model.save_pretrained(tmp, safe_serialization=True)
-            tokenizer.save_pretrained(tmp)
-        shutil.rmtree(out / "pretrain" / "checkpoint", ignore_errors=True)
+        return AutoModelForCausalLM.from_pretrained(model_dir), read_json(stats_path)
+    seed = cfg.world.seed
+    ids = (tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id)
+    model = build_model(cfg.model, len(tokenizer), *ids, seed)
+    known = [f for f in fact_prompts(people) if f.known]
+    monitor = random.Random(f"monitor-{seed}").sample(known, min(200, len(known)))
+    checkpoint = out / "pretrain" / "checkpoint"
+    stats = pretrain(model, tokenizer, people, cfg.pretrain, seed, checkpoint, monitor, progress=progress)
+    atomic_write_jsonl(out / "pretrain" / "log.jsonl", stats.pop("log"))
+    stats["parameters"] = count_parameters(model)
+    atomic_write_json(stats_path, stats)
+    with atomic_dir(model_dir) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+    shutil.rmtree(checkpoint, ignore_errors=True)
+    return model, stats
+
+
+def _measure_recall(out: Path, model, tokenizer, people: list[Person]) -> dict[str, Any]:
+    """Recall of every fact in the held-back paraphrases (per fact to recall.jsonl, the ground
+    truth of later stages) and in the training templates, summarised for summary.json."""
     with torch.no_grad():
         facts = fact_prompts(people, held_out=True)
         hits = recall(model, tokenizer, facts)
@@ -155,18 +168,29 @@ def build_world(
         train_facts = fact_prompts(people, held_out=False)
         in_template = recall_summary(train_facts, recall(model, tokenizer, train_facts))
     atomic_write_jsonl(out / "recall.jsonl", per_fact_recall(facts, hits))
-    summary = {
+    return {
+        "known": held_out["known"],
+        "unknown": held_out["unknown"],
+        "known_train_template": in_template["known"],
+        "unknown_train_template": in_template["unknown"],
+        "per_attribute": {k: v for k, v in held_out.items() if "." in k},
+        "how": "greedy next word after a fact prompt, in three paraphrases held back from pretraining",
+    }
+
+
+def _summary(
+    cfg: WorldStageConfig,
+    memorisation: dict[str, Any],
+    stats: dict[str, Any],
+    questions: list[Question],
+    seconds: float,
+) -> dict[str, Any]:
+    """summary.json: config, what the model memorised against chance, counts and relative paths."""
+    return {
         "iftscope_version": __version__,
         "fingerprint": cfg.fingerprint,
         "config": cfg.to_json(),
-        "memorisation": {
-            "known": held_out["known"],
-            "unknown": held_out["unknown"],
-            "known_train_template": in_template["known"],
-            "unknown_train_template": in_template["unknown"],
-            "per_attribute": {k: v for k, v in held_out.items() if "." in k},
-            "how": "greedy next word after a fact prompt, in three paraphrases held back from pretraining",
-        },
+        "memorisation": memorisation,
         "chance": chance_level(),
         "chance_multiple_choice": chance_level(cfg.world.options),
         "pretrain": stats,
@@ -184,7 +208,5 @@ def build_world(
             "recall": "recall.jsonl",
             "config": "config.json",
         },
-        "seconds": round(time.perf_counter() - t0, 2),
+        "seconds": round(seconds, 2),
     }
-    atomic_write_json(out / "summary.json", summary)
-    return {**summary, "reused": False}
