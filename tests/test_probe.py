@@ -1,11 +1,12 @@
 import numpy as np
 import pytest
 
+from iftscope.intervene.render import RenderConfig, render_group
 from iftscope.models.scorer import ContinuationScore, LetterScores
-from iftscope.probe.formats import FORMATS, get_format
+from iftscope.probe.formats import FORMATS, PromptFormat, get_format
 from iftscope.probe.knowledge import ProbeConfig, choose_demos, probe, slick_category
 from iftscope.probe.runner import run_probe
-from iftscope.types import Question
+from iftscope.types import Group, GroupItem, Question
 
 
 class PositionBiasedScorer:
@@ -169,3 +170,54 @@ def test_continuation_format_is_k_shot_with_option_texts():
     )
     recs = list(probe(PositionBiasedScorer(), qs, qs, fmt, ProbeConfig(shots=2, demo_sets=2)))
     assert all(r.correct and r.views == 2 for r in recs)
+
+
+def test_qa_scores_exactly_the_plain_sft_prompt():
+    """A model tuned with the plain template is read with the prompt it was trained on, character for
+    character (a stray space or colon would shift every score)."""
+    statements = ["Ada was born in", "Ada's birthplace is", "Ada came from"]
+    q = Question(
+        "q0", "  Where was Ada born?  ", ("Paris", "Rome"), 1, metadata={"cloze_prompts": statements}
+    )
+    group = Group("H", "one item", (GroupItem(q.id, 1, "gold", 1, 1, 0.9),))
+    (example,) = render_group(group, {q.id: q}, RenderConfig(template="plain"))
+    assert example.prompt == "Question: Where was Ada born?\nAnswer:"
+    assert get_format("qa").cloze_contexts(q) == [example.prompt]  # qa ignores the statements
+    assert get_format("cloze").cloze_contexts(q) == statements  # cloze reads them, one view each
+    assert get_format("cloze").cloze_contexts(Question("q1", " Ada? ", ("x", "y"), 0)) == ["Ada?\nAnswer:"]
+    recs = list(probe(PositionBiasedScorer(), [q], [q], get_format("qa"), ProbeConfig(shots=0)))
+    assert recs[0].views == 1 and recs[0].format == "qa@1"
+    with pytest.raises(ValueError, match="qa@1 scores statements zero-shot"):
+        list(probe(PositionBiasedScorer(), [q], [q], get_format("qa"), ProbeConfig(shots=1)))
+
+
+def test_formats_declare_what_they_score():
+    """Code reads these declarations, never a format's name: they are the formats' behaviour."""
+    declared = {
+        name: (f.mode, f.views, f.zero_shot_only, f.uses_chat_template, f.demo_answer)
+        for name, f in FORMATS.items()
+    }
+    letter = ("letter", "demo-sets x permutations", False)
+    assert declared == {
+        "paper": (*letter, False, "letter. text"),
+        "paper-original": (*letter, False, "letter. text"),
+        "mmlu": (*letter, False, "letter"),
+        "chat": (*letter, True, "letter. text"),
+        "continuation": ("continuation", "demo-sets", False, False, "letter. text"),
+        "qa": ("continuation", "statements", True, False, "letter. text"),
+        "cloze": ("continuation", "statements", True, False, "letter. text"),
+    }
+    assert get_format("paper").with_tokenizer(object()) is get_format("paper")  # no chat template used
+    with pytest.raises(ValueError, match="needs the model's tokenizer"):
+        get_format("chat").letter_context()
+    with pytest.raises(ValueError, match=r"unknown prompt format 'nope'; choose from \['chat', 'cloze'"):
+        get_format("nope")
+
+
+def test_a_misdeclared_format_fails_when_registered():
+    with pytest.raises(ValueError, match="views 'statements' with mode 'letter'"):
+        PromptFormat(name="x", version=1, about="", mode="letter", views="statements")
+    with pytest.raises(ValueError, match="unknown demo_answer"):
+        PromptFormat(
+            name="x", version=1, about="", mode="letter", views="demo-sets x permutations", demo_answer="?"
+        )
