@@ -38,12 +38,14 @@ def _eligible(q: Question) -> bool:
 
 
 def _item(q: Question, r: ProbeRecord, target: int, kind: str) -> GroupItem:
+    """One item: the question, the target taught for it, and what the base model said."""
     return GroupItem(q.id, target, kind, q.answer, r.prediction, r.confidence)
 
 
 def candidate_pools(
     questions: Sequence[Question], records: Sequence[ProbeRecord], cfg: InterveneConfig
 ) -> dict[str, list[tuple[Question, ProbeRecord]]]:
+    """Per group, the (question, probe record) pairs that may go into it."""
     by_id = {r.question_id: r for r in records}
     pairs = [(q, by_id[q.id]) for q in questions if q.id in by_id and _eligible(q)]
     pools = {
@@ -61,74 +63,73 @@ def build_groups(
 ) -> list[Group]:
     """Seeded, equal-sized groups; I, S and the mixtures share exactly the same items."""
     pools = candidate_pools(questions, records, cfg)
-    available = {name: len(p) for name, p in pools.items()}
-    size = cfg.size if cfg.size is not None else min(available.values())
-    short = {name: n for name, n in available.items() if n < size}
-    if size < 1 or short:
-        raise ValueError(
-            f"cannot build groups of {size} items: candidates per group {available} "
-            "(lower the size, or the confidence threshold for I)"
-        )
+    size = _group_size(pools, cfg.size)
     rng = random.Random(f"groups-{cfg.seed}")
     chosen = {name: rng.sample(pool, size) for name, pool in sorted(pools.items())}
+    i_items = _gold(chosen["I"])
     groups = [
-        Group(
-            "H",
-            "known to the base model; gold targets",
-            tuple(_item(q, r, q.answer, "gold") for q, r in chosen["H"]),
-        ),
-        Group(
-            "I",
-            "confidently wrong; gold targets (new knowledge)",
-            tuple(_item(q, r, q.answer, "gold") for q, r in chosen["I"]),
-        ),
+        Group("H", "known to the base model; gold targets", _gold(chosen["H"])),
+        Group("I", "confidently wrong; gold targets (new knowledge)", i_items),
         Group(
             "S",
             "the items of I; the model's own answer as target (self-aligning)",
             tuple(_item(q, r, r.prediction, "self") for q, r in chosen["I"]),
         ),
     ]
-    for ratio in cfg.mixtures:
-        k = round(ratio * size)
-        selfish = set(random.Random(f"mix-{cfg.seed}-{ratio}").sample(range(size), k))
-        items = tuple(
-            _item(q, r, r.prediction, "self") if i in selfish else _item(q, r, q.answer, "gold")
-            for i, (q, r) in enumerate(chosen["I"])
-        )
-        groups.append(
-            Group(f"mix-{ratio:g}", f"the items of I; {k} of {size} with self-aligning targets", items)
-        )
+    groups += [_mixture(chosen["I"], ratio, cfg.seed) for ratio in cfg.mixtures]
     if cfg.contextualized and all(q.explanation for q, _ in chosen["I"]):
         groups.append(
             Group(
                 "I-context",
                 "the items of I; gold targets; the supporting fact in the prompt (open book)",
-                groups[1].items,
+                i_items,
                 open_book=True,
             )
         )
     if "unknown-gold" in chosen:
-        groups.append(
-            Group(
-                "unknown-gold",
-                "people never pretrained; true facts",
-                tuple(_item(q, r, q.answer, "gold") for q, r in chosen["unknown-gold"]),
-            )
-        )
-        cf_rng = random.Random(f"counterfactual-{cfg.seed}")
-        groups.append(
-            Group(
-                "counterfactual",
-                "known facts; a false value that contradicts pretraining",
-                tuple(
-                    _item(
-                        q,
-                        r,
-                        cf_rng.choice([i for i in range(len(q.choices)) if i != q.answer]),
-                        "counterfactual",
-                    )
-                    for q, r in chosen["counterfactual"]
-                ),
-            )
-        )
+        groups += _micro_world_groups(chosen, cfg.seed)
     return groups
+
+
+def _group_size(pools: dict[str, list], size: int | None) -> int:
+    """The requested size, or the largest every pool can fill; an error names the short pools."""
+    available = {name: len(p) for name, p in pools.items()}
+    size = size if size is not None else min(available.values())
+    short = {name: n for name, n in available.items() if n < size}
+    if size < 1 or short:
+        raise ValueError(
+            f"cannot build groups of {size} items: candidates per group {available} "
+            "(lower the size, or the confidence threshold for I)"
+        )
+    return size
+
+
+def _gold(pairs: Sequence[tuple[Question, ProbeRecord]]) -> tuple[GroupItem, ...]:
+    """Items that teach the data's own answer."""
+    return tuple(_item(q, r, q.answer, "gold") for q, r in pairs)
+
+
+def _mixture(pairs: Sequence[tuple[Question, ProbeRecord]], ratio: float, seed: int) -> Group:
+    """The items of I, a seeded `ratio` of them with the model's own answer as target."""
+    size = len(pairs)
+    k = round(ratio * size)
+    selfish = set(random.Random(f"mix-{seed}-{ratio}").sample(range(size), k))
+    items = tuple(
+        _item(q, r, r.prediction, "self") if i in selfish else _item(q, r, q.answer, "gold")
+        for i, (q, r) in enumerate(pairs)
+    )
+    return Group(f"mix-{ratio:g}", f"the items of I; {k} of {size} with self-aligning targets", items)
+
+
+def _micro_world_groups(chosen: dict[str, list[tuple[Question, ProbeRecord]]], seed: int) -> list[Group]:
+    """unknown-gold (never pretrained, true facts) and counterfactual (known facts, a seeded false
+    value): only the micro-world's ground truth tells these items apart."""
+    cf_rng = random.Random(f"counterfactual-{seed}")
+    false_values = tuple(
+        _item(q, r, cf_rng.choice([i for i in range(len(q.choices)) if i != q.answer]), "counterfactual")
+        for q, r in chosen["counterfactual"]
+    )
+    return [
+        Group("unknown-gold", "people never pretrained; true facts", _gold(chosen["unknown-gold"])),
+        Group("counterfactual", "known facts; a false value that contradicts pretraining", false_values),
+    ]
