@@ -29,7 +29,8 @@ def test_probe_micro_world_with_cloze(tmp_path, capsys):
     assert "probed 150 questions with cloze@2" in capsys.readouterr().out
     records = [json.loads(x) for x in (out / "records.jsonl").read_text().splitlines()]
     summary = json.loads((out / "summary.json").read_text())
-    assert len(records) == 150 and summary["n"] == 150 and 0 < summary["mean_option_mass"] <= 1
+    assert len(records) == 150 and summary["n"] == 150
+    assert summary["mean_option_mass"] == pytest.approx(sum(r["option_mass"] for r in records) / 150)
     assert sum(summary["per_category"].values()) == 150 and set(summary["per_domain"]) == {
         "birth_city",
         "birth_year",
@@ -40,7 +41,12 @@ def test_probe_micro_world_with_cloze(tmp_path, capsys):
     assert all(abs(sum(r["distribution"]) - 1) < 1e-9 for r in records)
     assert all(r["views"] == 3 for r in records)  # the three held-back statements of each fact
     truth = summary["ground_truth"]  # the world's recall.jsonl sits beside questions.jsonl
-    assert truth["n"] == 150 and 0.0 <= truth["correct"]["agreement"] <= 1.0
+    recall = [json.loads(x) for x in (world / "recall.jsonl").read_text().splitlines()]
+    truly = {r["question_id"]: r["known_person"] and r["recalled"] for r in recall}
+    assert truth["n"] == 150 and truth["truly_known"] == sum(truly.values())
+    # known = correct agrees with the truth where both say known or both say unknown
+    agree = sum(r["correct"] == truly[r["question_id"]] for r in records) / 150
+    assert truth["correct"]["agreement"] == pytest.approx(agree)
     assert (out / "coverage.md").read_text().startswith("# Coverage")
 
 
