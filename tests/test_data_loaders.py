@@ -4,7 +4,7 @@ import pytest
 from conftest import SHARED_DATA, write
 
 from iftscope.data import DataValidationError, load_questions
-from iftscope.data.loaders import default_domain, read_questions
+from iftscope.data.loaders import default_domain, detect_reader, read_questions
 
 GOOD = {
     "id": 1,
@@ -126,6 +126,18 @@ def test_hf_dataset_with_column_mapping(tmp_path):
         load_questions(tmp_path / "two")
     cols = {"question": "prompt", "choices": "options", "answer": "label"}
     assert len(load_questions(tmp_path / "two", split="dev", columns=cols)) == 2
+
+
+def test_the_file_reader_is_told_by_the_suffix_or_named(tmp_path):
+    readers = [detect_reader(tmp_path / n) for n in ("a.JSONL", "b.ndjson", "c.tsv", "d.csv")]
+    assert readers == ["jsonl", "jsonl", "csv", "csv"]
+    with pytest.raises(ValueError, match=r"cannot tell the format from the suffix '\.txt'"):
+        detect_reader(tmp_path / "e.txt")
+    text = write(tmp_path / "rows.txt", json.dumps(GOOD) + "\n")
+    (q,) = load_questions(text, reader="jsonl")  # named: the suffix is not consulted
+    assert q.question == "Capital of France?"
+    with pytest.raises(ValueError, match=r"unknown format 'xml'; expected one of \('auto', 'jsonl'"):
+        read_questions(text, "xml")
 
 
 def test_default_domain(tmp_path):
