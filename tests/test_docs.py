@@ -64,14 +64,14 @@ def test_cli_check_exits_1_when_stale(tmp_path, capsys):
 
 # -- summary.json keys ----------------------------------------------------------------------------
 
-START, END = "<!-- summary-keys:start -->", "<!-- summary-keys:end -->"
 
-
-def documented_keys(text: str) -> dict[str, bool]:
-    """Documented key path -> required, from the key table between the summary-keys markers of
-    docs/run-folder.md: rows `| `path` | when | what |`; `when` other than "always" is optional."""
-    assert START in text and END in text, f"docs/run-folder.md lost its {START} ... {END} markers"
-    section = text.split(START, 1)[1].split(END, 1)[0]
+def documented_keys(text: str, table: str = "summary-keys") -> dict[str, bool]:
+    """Documented key path -> required, from the key table between `<!-- {table}:start -->` and
+    `<!-- {table}:end -->` in docs/run-folder.md: rows `| `path` | when | what |`; a `when` other
+    than "always" makes the key optional."""
+    start, end = f"<!-- {table}:start -->", f"<!-- {table}:end -->"
+    assert start in text and end in text, f"docs/run-folder.md lost its {start} ... {end} markers"
+    section = text.split(start, 1)[1].split(end, 1)[0]
     keys = {}
     for line in section.splitlines():
         m = re.match(r"\|\s*`([^`]+)`\s*\|\s*([^|]*?)\s*\|", line)
@@ -123,9 +123,9 @@ def compare(value: Any, node: dict[str, Any], path: str = "") -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def tiny_summary(tmp_path_factory):
-    """summary.json of test_study.py's tiny study, one seed and one style (a few seconds on 2 cores;
-    seeds and styles add rows, not keys)."""
+def tiny_run(tmp_path_factory) -> Path:
+    """The run folder of test_study.py's tiny study, one seed and one style (a few seconds on 2
+    cores; seeds and styles add rows, not keys)."""
     import torch
 
     cfg, _ = load_recipe(None, [*TINY, "seeds=[0]", "render.styles=[answer]"])
@@ -136,18 +136,28 @@ def tiny_summary(tmp_path_factory):
         Study(cfg, out, progress=False).run()
     finally:
         torch.set_num_threads(threads)
-    return json.loads((out / "analysis" / "summary.json").read_text(encoding="utf-8"))
+    return out
 
 
-def test_documented_summary_keys_are_the_written_keys(tiny_summary):
-    keys = documented_keys((DOCS / "run-folder.md").read_text(encoding="utf-8"))
+@pytest.fixture(scope="module")
+def tiny_summary(tiny_run) -> dict[str, Any]:
+    return json.loads((tiny_run / "analysis" / "summary.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize(
+    "written, table",
+    [("analysis/summary.json", "summary-keys"), ("world/summary.json", "world-summary-keys")],
+)
+def test_documented_summary_keys_are_the_written_keys(tiny_run, written, table):
+    summary = json.loads((tiny_run / written).read_text(encoding="utf-8"))
+    keys = documented_keys((DOCS / "run-folder.md").read_text(encoding="utf-8"), table)
     top = {k for k in keys if "." not in k}
-    assert top == set(tiny_summary), (
-        f"summary.json top-level keys: written {sorted(tiny_summary)}, documented {sorted(top)}; "
-        "update the key table in docs/run-folder.md"
+    assert top == set(summary), (
+        f"{written} top-level keys: written {sorted(summary)}, documented {sorted(top)}; "
+        f"update the {table} table in docs/run-folder.md"
     )
-    problems = compare(tiny_summary, _tree(keys))
-    assert not problems, "docs/run-folder.md's summary.json keys differ from a run's:\n" + "\n".join(problems)
+    problems = compare(summary, _tree(keys))
+    assert not problems, f"docs/run-folder.md's {table} table differs from {written}:\n" + "\n".join(problems)
 
 
 def test_key_comparison_catches_an_added_or_removed_key(tiny_summary):
