@@ -60,30 +60,45 @@ def test_study_end_to_end_and_resume(tmp_path, monkeypatch):
     assert {k.split("/")[0] for k in table} == groups  # I-context is left out by default
     assert len(table["H/answer"]["unknown"]["accuracy"]["values"]) == 2  # two seeds, with a CI
     assert table["H/explained"]["unknown"]["accuracy"]["ci"] is not None
-    assert result["paired_tests"] and "verdict" in result and result["partial_correlation"]["n"] > 4
+    assert result["paired_tests"] and result["partial_correlation"]["n"] > 4
+    # the verdict reads H vs I on the main set, and its lead follows the paired test's interval
+    main_set = "known-heldout"
+    h, i = (table[f"{g}/answer"][main_set]["accuracy"]["mean"] for g in "HI")
+    (hi,) = [t for t in result["paired_tests"] if (t["set"], t["b"], t["style"]) == (main_set, "I", "answer")]
+    lead = "Self-aligning" if hi["ci_low"] > 0 else "Learning" if hi["ci_high"] < 0 else "No clear difference"
+    assert result["verdict"].startswith(lead) and f"on {main_set}" in result["verdict"]
+    assert f"H {h:.3f} vs I {i:.3f}" in result["verdict"]
+    # accuracies and stabilities are whole counts over a known n (k / n, rounded to 4 decimals): the
+    # main set's first 100 questions (curve) or 200 (stability), the 4 trained items (intervene.size)
+    n_main = result["base"][main_set]["n"]
     curve = result["training"]["H/answer/s0"]["qa_curve"]  # QA accuracy during training
-    assert [step for step, _ in curve] == [1, 2, 3] and all(0 <= acc <= 1 for _, acc in curve)
+    assert [step for step, _ in curve] == [1, 2, 3]
+    assert all(abs(a * min(n_main, 100) - round(a * min(n_main, 100))) < 1e-3 for _, a in curve)
     mem = result["memorisation"]["S/answer"]
-    assert 0 <= mem["target_accuracy"]["mean"] <= 1 and "retention_accuracy" in mem
-    assert (
-        0 <= mem["paraphrase_stability"]["mean"] <= 1 and "permutation_stability" not in mem
-    )  # no options shown
+    assert "retention_accuracy" in mem and "permutation_stability" not in mem  # no options shown
+    for key, n in (("target_accuracy", 4), ("paraphrase_stability", min(n_main, 200))):
+        values = mem[key]["values"]
+        assert len(values) == 2 and mem[key]["mean"] == pytest.approx(sum(values) / 2)
+        assert all(abs(v * n - round(v * n)) < 1e-3 for v in values)
     assert (tmp_path / "a" / "recipe.yaml").exists() and (tmp_path / "a" / "analysis" / "runs.csv").exists()
 
     # killed after a few models: the rerun completes with the uninterrupted run's results
+    from iftscope.study import jobs
+
     calls = {"n": 0}
-    original = Study.evaluate
+    original = jobs.evaluate_job
 
-    def dying(self, name, adapter, extra=None):
+    def dying(*args):
         calls["n"] += 1
-        if calls["n"] == 4:
+        if calls["n"] == 3:  # two tuned models evaluated, the third trained only
             raise KeyboardInterrupt("killed")
-        return original(self, name, adapter, extra)
+        return original(*args)
 
-    monkeypatch.setattr(Study, "evaluate", dying)
+    monkeypatch.setattr(jobs, "evaluate_job", dying)
     with pytest.raises(KeyboardInterrupt):
         Study(cfg, tmp_path / "b", progress=False).run()
-    monkeypatch.setattr(Study, "evaluate", original)
+    assert calls["n"] == 3 and not (tmp_path / "b" / "analysis").exists()
+    monkeypatch.setattr(jobs, "evaluate_job", original)
     resumed = Study(cfg, tmp_path / "b", progress=False).run()
     assert resumed["table"] == table
     assert _without_clocks(resumed) == _without_clocks(result)  # every number, to the last bit
@@ -184,5 +199,7 @@ generation_questions: 4
     assert set(summary["table"]["H/answer"]) == {"HOMO", "OOD"} and summary["main_set"] == "HOMO"
     assert {"base", "H", "I", "S", "mix-0.5"} <= {k.split("/")[0] for k in summary["table"]}
     html = (out / "report" / "report.html").read_text()
-    assert 'id="drilldown"' in html and summary["verdict"]
+    h, i = (summary["table"][f"{g}/answer"]["HOMO"]["accuracy"]["mean"] for g in "HI")
+    assert 'id="drilldown"' in html and "on HOMO" in summary["verdict"]
+    assert f"H {h:.3f} vs I {i:.3f}" in summary["verdict"]  # the verdict reads the main set's H and I
     assert "permutation_stability" in summary["memorisation"]["H/answer"]  # a letter format: rotated options
