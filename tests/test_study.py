@@ -83,19 +83,22 @@ def test_study_end_to_end_and_resume(tmp_path, monkeypatch):
     assert (tmp_path / "a" / "recipe.yaml").exists() and (tmp_path / "a" / "analysis" / "runs.csv").exists()
 
     # killed after a few models: the rerun completes with the uninterrupted run's results
+    from iftscope.study import jobs
+
     calls = {"n": 0}
-    original = Study.evaluate
+    original = jobs.evaluate_job
 
-    def dying(self, name, adapter, extra=None):
+    def dying(*args):
         calls["n"] += 1
-        if calls["n"] == 4:
+        if calls["n"] == 3:  # two tuned models evaluated, the third trained only
             raise KeyboardInterrupt("killed")
-        return original(self, name, adapter, extra)
+        return original(*args)
 
-    monkeypatch.setattr(Study, "evaluate", dying)
+    monkeypatch.setattr(jobs, "evaluate_job", dying)
     with pytest.raises(KeyboardInterrupt):
         Study(cfg, tmp_path / "b", progress=False).run()
-    monkeypatch.setattr(Study, "evaluate", original)
+    assert calls["n"] == 3 and not (tmp_path / "b" / "analysis").exists()
+    monkeypatch.setattr(jobs, "evaluate_job", original)
     resumed = Study(cfg, tmp_path / "b", progress=False).run()
     assert resumed["table"] == table
     assert _without_clocks(resumed) == _without_clocks(result)  # every number, to the last bit

@@ -15,7 +15,7 @@ ONE_JOB = [*TINY, "seeds=[0]", "groups=[H]", "render.styles=[answer]", "train.ch
 
 def test_launch_command_names_the_job_and_the_config(tmp_path):
     cmd = launch_command(LaunchConfig(processes=4, main_process_port=29555), tmp_path, 1, "H", "answer")
-    assert cmd[-6:] == ["-m", "iftscope.study.launch", str(tmp_path), "1", "H", "answer"]
+    assert cmd[-6:] == ["-m", "iftscope.study.child", str(tmp_path), "1", "H", "answer"]
     assert cmd[cmd.index("--main_process_port") + 1] == "29555"
     assert "--multi_gpu" in cmd and cmd[cmd.index("--num_processes") + 1] == "4"
     conf = tmp_path / "fsdp.yaml"
@@ -40,7 +40,7 @@ def test_study_trains_under_accelerate_launch(tmp_path):
 
 
 def test_shipped_recipes_load_with_their_settings():
-    from iftscope.commands.run import _shipped
+    from iftscope.study.recipe import shipped as _shipped
 
     cfgs = {name: load_recipe(_shipped(name))[0] for name in ("default", "smoke", "paper", "paper-lora")}
     assert cfgs["default"].launch == LaunchConfig() and cfgs["default"].device == "auto"

@@ -1,19 +1,16 @@
-"""Across runs: groups x test sets with CIs over seeds, paired tests, consistency, the verdict."""
+"""Across runs: groups x test sets with CIs over seeds, paired tests, consistency, the verdict.
+
+Pure functions over the runs' metrics (what the evaluate stage wrote); stages.analyse reads the
+run folder and writes the results."""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from iftscope.analyse.stats import mean_ci, paired_bootstrap, partial_correlation
-from iftscope.runs import atomic_write_text, read_json
-from iftscope.study.recipe import StudyConfig
 
 CONSISTENCY_KEYS = ("argmax_agreement", "kappa", "spearman", "kl_base_tuned", "kl_tuned_base", "cosine")
 GENERATION_KEYS = (
@@ -48,12 +45,13 @@ def tidy_rows(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def _correct(out: Path, name: str, s: str) -> dict[str, bool]:
-    path = out / "eval" / name / f"records-{s}.jsonl"
-    return {json.loads(x)["question_id"]: json.loads(x)["correct"] for x in path.read_text().splitlines()}
+# correct(job key, test set) -> question id -> answered correctly; None when the job has no records
+Correctness = Callable[[str, str], dict[str, bool] | None]
 
 
-def paired_tests(out: Path, runs: Sequence[dict[str, Any]], reference: str = "H") -> list[dict[str, Any]]:
+def paired_tests(
+    correct: Correctness, runs: Sequence[dict[str, Any]], reference: str = "H"
+) -> list[dict[str, Any]]:
     """Reference group vs every other, per style and test set, questions paired within each seed."""
     tests = []
     keys = sorted({(r["style"], s) for r in runs for s in r["metrics"] if not s.startswith("_")})
@@ -64,9 +62,9 @@ def paired_tests(out: Path, runs: Sequence[dict[str, Any]], reference: str = "H"
             a, b = [], []
             for seed in seeds:
                 ref, other = f"{reference}/{style}/s{seed}", f"{g}/{style}/s{seed}"
-                if not (out / "eval" / ref).exists() or not (out / "eval" / other).exists():
+                ca, cb = correct(ref, s), correct(other, s)
+                if ca is None or cb is None:
                     continue
-                ca, cb = _correct(out, ref, s), _correct(out, other, s)
                 common = sorted(set(ca) & set(cb))
                 a += [float(ca[q]) for q in common]
                 b += [float(cb[q]) for q in common]
@@ -142,39 +140,37 @@ def verdict(table: dict[str, Any], tests: Sequence[dict[str, Any]], main_set: st
     return lead
 
 
-def analyse(
-    out: Path, cfg: StudyConfig, runs: Sequence[dict[str, Any]], times: dict[str, float]
-) -> dict[str, Any]:
-    base = read_json(out / "eval" / "base" / "metrics.json")
+def correlation(rows: Sequence[dict[str, Any]], base: dict[str, Any]) -> dict[str, Any] | None:
+    """Rank partial correlation of per-run Spearman consistency with tuned accuracy, controlling
+    for the base model's accuracy on the set (None with fewer than 4 usable rows)."""
+    usable = [r for r in rows if r["spearman"] is not None and np.isfinite(r["spearman"])]
+    if len(usable) < 4:
+        return None
+    return partial_correlation(
+        [r["spearman"] for r in usable],
+        [r["accuracy"] for r in usable],
+        [base[r["set"]]["accuracy"] for r in usable],
+        n_perm=5000,
+    )
+
+
+def summarise_study(
+    runs: Sequence[dict[str, Any]], base: dict[str, Any], correct: Correctness, style: str
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(the study's results, the tidy rows) from every run's metrics and the base model's."""
     rows = tidy_rows(runs)
     table = headline(rows, base)
-    tests = paired_tests(out, runs)
+    tests = paired_tests(correct, runs)
     main_set = "known-heldout" if "known-heldout" in base else next(iter(base))
-    style = cfg.render.styles[0]
-    usable = [r for r in rows if r["spearman"] is not None and np.isfinite(r["spearman"])]
-    partial = None
-    if len(usable) >= 4:
-        partial = partial_correlation(
-            [r["spearman"] for r in usable],
-            [r["accuracy"] for r in usable],
-            [base[r["set"]]["accuracy"] for r in usable],
-            n_perm=5000,
-        )
-    buf = io.StringIO()
-    if rows:
-        w = csv.DictWriter(buf, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    atomic_write_text(out / "analysis" / "runs.csv", buf.getvalue())
-    return {
+    result = {
         "main_set": main_set,
         "main_style": style,
         "verdict": verdict(table, tests, main_set, style),
         "table": table,
         "paired_tests": tests,
         "memorisation": memorisation(runs),
-        "partial_correlation": partial,
+        "partial_correlation": correlation(rows, base),
         "training": {f"{r['group']}/{r['style']}/s{r['seed']}": r["train"] for r in runs},
-        "probe": read_json(out / "probe" / "summary.json"),
         "base": base,
     }
+    return result, rows

@@ -4,28 +4,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
+
+from iftscope.commands.probe import add_probe_options, probe_files
 
 
 def run(args: argparse.Namespace) -> int:
-    from iftscope.cli import _probe
-    from iftscope.data import DataValidationError, load_questions
+    from iftscope.data import load_questions
     from iftscope.intervene.curate import curate, report, report_markdown
     from iftscope.intervene.stage import read_probe_records
     from iftscope.runs import atomic_write_json, atomic_write_text
 
     probe_dir = args.out.with_name(args.out.name + ".probe")
-    probe_args = argparse.Namespace(**{**vars(args), "out": probe_dir})
-    code = _probe(probe_args)
-    if code:
-        return code
-    try:
-        questions = [q for path in args.data for q in load_questions(path)]
-        kept, decisions = curate(questions, read_probe_records(probe_dir), args.policy, args.confidence)
-    except (DataValidationError, ValueError, FileNotFoundError) as e:
-        print(f"iftscope curate: error: {e}", file=sys.stderr)
-        return 2
+    probe_files(args, probe_dir)
+    questions = [q for path in args.data for q in load_questions(path)]
+    kept, decisions = curate(questions, read_probe_records(probe_dir), args.policy, args.confidence)
     atomic_write_text(args.out, "".join(json.dumps(q.to_json(), ensure_ascii=False) + "\n" for q in kept))
     rep = report(decisions, questions, args.policy)
     atomic_write_json(args.out.with_name(args.out.name + ".report.json"), rep)
@@ -42,8 +35,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
-    from iftscope.cli import add_probe_options
-
     p = sub.add_parser(
         "curate",
         help="make your QA/IFT data consistent with what the model knows",

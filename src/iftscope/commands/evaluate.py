@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 
 
@@ -19,33 +17,19 @@ def _sets(items: list[str]) -> dict[str, Path]:
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    from iftscope.data import DataValidationError, load_questions
-    from iftscope.evaluate.qa import score_sets, set_metrics
-    from iftscope.models.load import load_model
-    from iftscope.models.scorer import HFScorer
-    from iftscope.probe.formats import get_format
+    from iftscope.data import load_questions
     from iftscope.probe.knowledge import ProbeConfig
-    from iftscope.runs import atomic_write_json, atomic_write_jsonl
-    from iftscope.study.runner import _read_records
+    from iftscope.stages.evaluate import evaluate_stage, read_reference
+    from iftscope.stages.model import ModelSpec
 
-    try:
-        sets = {name: load_questions(path) for name, path in _sets(args.sets).items()}
-        fmt = get_format(args.format)
-        model, tok = load_model(args.model, adapter=args.adapter, device=args.device)
-        pool = [q for p in args.pool or [] for q in load_questions(p)]
-        base = None
-        if args.reference:
-            base = {s: _read_records(args.reference / f"records-{s}.jsonl") for s in sets}
-    except (DataValidationError, ValueError, FileNotFoundError, OSError) as e:
-        print(f"iftscope evaluate: error: {e}", file=sys.stderr)
-        return 2
-    scorer = HFScorer(model, tok, batch_size=args.batch_size)
-    cfg = ProbeConfig(format=fmt.name, shots=args.shots)
-    records = score_sets(scorer, sets, fmt.with_tokenizer(tok), cfg, pool)
-    metrics = {s: set_metrics(rs, base[s] if base else None) for s, rs in records.items()}
-    for s, rs in records.items():
-        atomic_write_jsonl(args.out / f"records-{s}.jsonl", (r.to_json() for r in rs))
-    atomic_write_json(args.out / "metrics.json", metrics)
+    sets = {name: load_questions(path) for name, path in _sets(args.sets).items()}
+    pool = [q for p in args.pool or [] for q in load_questions(p)]
+    reference = read_reference(args.reference, list(sets)) if args.reference else None
+    metrics = evaluate_stage(
+        ModelSpec(args.model, args.adapter, args.dtype, args.device), sets,
+        ProbeConfig(format=args.format, shots=args.shots), args.out, pool=pool, reference=reference,
+        batch_size=args.batch_size,
+    )  # fmt: skip
     for s, m in metrics.items():
         line = f"{s}: n {m['n']}, accuracy {m['accuracy']:.3f}"
         if "consistency" in m:
@@ -62,29 +46,18 @@ def evaluate(args: argparse.Namespace) -> int:
 def analyse(args: argparse.Namespace) -> int:
     """Redo the analysis and the report of a run folder from its stored outputs."""
     from iftscope.report.render import write_report
-    from iftscope.runs import atomic_write_json, read_json
-    from iftscope.study.analysis import analyse as analyse_runs
+    from iftscope.runfolder import RunFolder
+    from iftscope.runs import read_json
+    from iftscope.stages.analyse import analyse_stage, finished_runs
     from iftscope.study.recipe import load_recipe
 
-    path = args.run / "analysis" / "summary.json"
-    if not path.exists():
-        print(
-            f"iftscope analyse: error: {args.run} has no finished study (run `iftscope run`)", file=sys.stderr
-        )
-        return 2
-    old = read_json(path)
-    cfg, _ = load_recipe(args.run / "recipe.yaml")
-    runs = []
-    for key, train in old["training"].items():
-        group, style, seed = key.split("/")
-        metrics = json.loads((args.run / "eval" / key / "metrics.json").read_text())
-        runs.append(
-            {"group": group, "style": style, "seed": int(seed[1:]), "metrics": metrics, "train": train}
-        )
-    result = analyse_runs(args.run, cfg, runs, old["stage_seconds"])
-    result["stage_seconds"] = old["stage_seconds"]
-    atomic_write_json(path, result)
-    paths = write_report(args.run)
+    run = RunFolder(args.run)
+    runs = finished_runs(run)
+    old = read_json(run.summary)
+    cfg, _ = load_recipe(run.recipe)
+    kept = {k: old[k] for k in ("stage_seconds", "stage_clock") if k in old}
+    result = analyse_stage(run, runs, cfg.render.styles[0], lambda: kept)
+    paths = write_report(run)
     print(result["verdict"])
     print(f"report: {paths['html']}")
     return 0
@@ -101,7 +74,7 @@ def register(sub) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     e.add_argument("--model", required=True, help="base model folder or hub id")
-    e.add_argument("--adapter", type=Path, help="PEFT adapter of the tuned model")
+    e.add_argument("--adapter", help="PEFT adapter of the tuned model")
     e.add_argument("--sets", required=True, nargs="+", help="NAME=FILE test sets")
     e.add_argument("--format", default="qa", help="prompt format (qa, cloze, paper, mmlu, ...)")
     e.add_argument("--shots", type=int, default=0)
@@ -109,6 +82,7 @@ def register(sub) -> None:
     e.add_argument("--reference", type=Path, help="an earlier evaluate folder of the base model")
     e.add_argument("--out", required=True, type=Path)
     e.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: a GPU if there is one)")
+    e.add_argument("--dtype", default="float32", help="float32, bfloat16, float16 or auto")
     e.add_argument("--batch-size", type=int, default=64)
     e.set_defaults(func=evaluate)
     a = sub.add_parser(

@@ -3,44 +3,26 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 
 def run(args: argparse.Namespace) -> int:
-    from iftscope.study.recipe import RecipeError, load_recipe
+    from iftscope.report.render import write_report
+    from iftscope.study.recipe import load_recipe, shipped
     from iftscope.study.runner import Study
 
     recipe, overrides = args.recipe, list(args.overrides)
     if recipe is not None and "=" in recipe and not Path(recipe).exists():
         overrides.insert(0, recipe)  # `iftscope run train.steps=100`: no recipe, only overrides
         recipe = None
-    try:
-        cfg, _ = load_recipe(_shipped(recipe), overrides)
-    except RecipeError as e:
-        print(f"iftscope run: error: {e}", file=sys.stderr)
-        return 2
+    cfg, _ = load_recipe(shipped(recipe), overrides)
     out = args.out or Path("runs") / cfg.name
-    try:
-        result = Study(cfg, out, progress=not args.quiet).run()
-    except (ValueError, FileNotFoundError) as e:
-        print(f"iftscope run: error: {e}", file=sys.stderr)
-        return 2
-    from iftscope.report.render import write_report
-
+    result = Study(cfg, out, progress=not args.quiet).run()
     paths = write_report(out)
     print(result["verdict"])
     print(f"stage times (s): {result['stage_seconds']}")
     print(f"report: {paths['html']}  summary: {paths['markdown']}  data: {out / 'analysis' / 'summary.json'}")
     return 0
-
-
-def _shipped(recipe: str | None) -> str | Path | None:
-    """A recipe path, or the name of a shipped recipe (`iftscope run smoke`)."""
-    if recipe is None or Path(recipe).exists():
-        return recipe
-    shipped = Path(__file__).resolve().parents[1] / "recipes" / f"{recipe}.yaml"
-    return shipped if shipped.exists() else recipe
 
 
 def register(sub) -> None:

@@ -22,7 +22,6 @@ from typing import Any
 
 import torch
 
-from iftscope import __version__
 from iftscope.microworld.generator import (
     SPLITS,
     Person,
@@ -39,6 +38,7 @@ from iftscope.microworld.tiny import TinyModelConfig, build_model, count_paramet
 from iftscope.microworld.tokenizer import build_word_tokenizer
 from iftscope.runs import atomic_dir, atomic_write_json, atomic_write_jsonl, fingerprint, read_json
 from iftscope.types import Question
+from iftscope.version import __version__
 
 # Bump when generation or training changes so that old worlds are not silently reused.
 WORLD_FORMAT = 5

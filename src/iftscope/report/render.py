@@ -4,7 +4,6 @@ summary, from the analysis of a run folder."""
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,8 @@ import jinja2
 
 from iftscope.analyse.consistency import kl
 from iftscope.report import figures
-from iftscope.runs import atomic_write_text, read_json
+from iftscope.runfolder import RunFolder
+from iftscope.runs import atomic_write_text, read_json, read_jsonl
 from iftscope.types import LETTERS
 
 TEMPLATE = Path(__file__).with_name("report.html.j2")
@@ -25,20 +25,19 @@ def _fmt_acc(cell: dict[str, Any] | None) -> str:
     return f"{cell['mean']:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
 
 
-def drilldown(out: Path, result: dict[str, Any], group: str = "I", top: int = 10) -> dict[str, Any]:
+def drilldown(run: RunFolder, result: dict[str, Any], group: str = "I", top: int = 10) -> dict[str, Any]:
     """The questions whose option distribution moved most (KL base -> tuned) in one tuned model."""
     s, style = result["main_set"], result["main_style"]
     runs = sorted(k for k in result["training"] if k.startswith(f"{group}/{style}/"))
     if not runs:
         return {"run": None, "set": s, "rows": []}
-    tuned_path = out / "eval" / runs[0] / f"records-{s}.jsonl"
-    base_path = out / "eval" / "base" / f"records-{s}.jsonl"
+    tuned_path, base_path = run.eval_records(runs[0], s), run.eval_records("base", s)
     if not tuned_path.exists() or not base_path.exists():
         return {"run": None, "set": s, "rows": []}
-    base = {r["question_id"]: r for r in map(json.loads, base_path.read_text().splitlines())}
-    questions = _questions(out)
+    base = {r["question_id"]: r for r in read_jsonl(base_path)}
+    questions = _questions(run)
     rows = []
-    for t in map(json.loads, tuned_path.read_text().splitlines()):
+    for t in read_jsonl(tuned_path):
         b = base[t["question_id"]]
         q = questions.get(t["question_id"], {})
         rows.append({
@@ -49,18 +48,19 @@ def drilldown(out: Path, result: dict[str, Any], group: str = "I", top: int = 10
     return {"run": runs[0], "set": s, "rows": sorted(rows, key=lambda r: -r["kl"])[:top]}
 
 
-def _questions(out: Path) -> dict[str, dict[str, Any]]:
+def _questions(run: RunFolder) -> dict[str, dict[str, Any]]:
     """Every test set's questions as the run stored them."""
     found = {}
-    for path in sorted((out / "tests").glob("*.jsonl")):
-        found.update({q["id"]: q for q in map(json.loads, path.read_text(encoding="utf-8").splitlines())})
+    for path in sorted(run.tests.glob("*.jsonl")):
+        found.update({q["id"]: q for q in read_jsonl(path)})
     return found
 
 
-def write_report(out: str | Path) -> dict[str, Path]:
-    out = Path(out)
-    result = read_json(out / "analysis" / "summary.json")
-    rows = list(csv.DictReader((out / "analysis" / "runs.csv").open()))
+def write_report(run: RunFolder | str | Path) -> dict[str, Path]:
+    """report/report.html and report/summary.md from the run folder's analysis."""
+    run = run if isinstance(run, RunFolder) else RunFolder(Path(run))
+    result = read_json(run.summary)
+    rows = list(csv.DictReader(run.runs_csv.open()))
     for r in rows:
         for k, v in r.items():
             if k not in ("group", "style", "set"):
@@ -86,13 +86,13 @@ def write_report(out: str | Path) -> dict[str, Path]:
             "coverage": figures.coverage_bars(result["probe"]),
             "shift": figures.token_shift(result),
         },
-        "drilldown": drilldown(out, result),
-        "manifest": read_json(out / "manifest.json"),
-        "recipe": (out / "recipe.yaml").read_text(encoding="utf-8"),
+        "drilldown": drilldown(run, result),
+        "manifest": read_json(run.manifest),
+        "recipe": run.recipe.read_text(encoding="utf-8"),
     }
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     html = env.from_string(TEMPLATE.read_text(encoding="utf-8")).render(**context)
-    paths = {"html": out / "report" / "report.html", "markdown": out / "report" / "summary.md"}
+    paths = {"html": run.report / "report.html", "markdown": run.report / "summary.md"}
     atomic_write_text(paths["html"], html)
     atomic_write_text(paths["markdown"], markdown(result, sets))
     return paths

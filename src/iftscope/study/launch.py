@@ -2,7 +2,7 @@
 
 Every stage of the study runs in the main process except training: when the recipe asks for more
 than one training process, or names an `accelerate config` file, each job's training is a child
-`accelerate launch -m iftscope.study.launch RUN_FOLDER SEED GROUP STYLE` that rebuilds the study
+`accelerate launch -m iftscope.study.child RUN_FOLDER SEED GROUP STYLE` that rebuilds the study
 from the run folder's resolved recipe and trains that one job. The run folder stays the only
 interface; the child's resume and atomic writes are the trainer's own.
 """
@@ -11,19 +11,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
-
-@dataclass(frozen=True)
-class LaunchConfig:
-    processes: int = 1  # training processes per job (one per GPU); > 1: under accelerate launch
-    config_file: str | None = None  # an `accelerate config` file: FSDP, DeepSpeed ZeRO, several nodes
-    main_process_port: int = 0  # 0: a free port (several studies on one machine do not collide)
-
-    @property
-    def distributed(self) -> bool:
-        return self.processes > 1 or self.config_file is not None
+from iftscope.study.config import LaunchConfig
 
 
 def launch_command(launch: LaunchConfig, out: Path, seed: int, group: str, style: str) -> list[str]:
@@ -38,7 +28,7 @@ def launch_command(launch: LaunchConfig, out: Path, seed: int, group: str, style
         cmd += ["--multi_gpu", "--num_processes", str(launch.processes), "--num_machines", "1"]
         cmd += ["--mixed_precision", "no", "--dynamo_backend", "no"]
     cmd += ["--main_process_port", str(launch.main_process_port or _free_port())]
-    return cmd + ["-m", "iftscope.study.launch", str(out), str(seed), group, style]
+    return cmd + ["-m", "iftscope.study.child", str(out), str(seed), group, style]
 
 
 def train_launched(launch: LaunchConfig, out: Path, seed: int, group: str, style: str, folder: Path) -> None:
@@ -61,23 +51,3 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def main(argv: list[str]) -> None:
-    """The child's side: one job's training, from the run folder alone."""
-    from transformers.utils import logging as hf_logging
-
-    from iftscope.study.recipe import load_recipe
-    from iftscope.study.runner import Study
-
-    out, seed, group, style = Path(argv[0]), int(argv[1]), argv[2], argv[3]
-    cfg, _ = load_recipe(out / "recipe.yaml")
-    hf_logging.disable_progress_bar()
-    study = Study(cfg, out, progress=False)
-    study.prepare(quiet=True)
-    gdir = out / "groups" / f"s{seed}"
-    study.train(gdir / "examples" / f"{group}.jsonl", style, study.train_folder(seed, group, style), seed)
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])

@@ -10,9 +10,10 @@ from typing import Any
 
 import yaml
 
-from iftscope import __version__
+from iftscope.runfolder import RunFolder
 from iftscope.runs import atomic_write_json, atomic_write_text, fingerprint
 from iftscope.study.recipe import StudyConfig, to_dict
+from iftscope.version import __version__
 
 
 def _git_commit() -> str | None:
@@ -57,11 +58,12 @@ def manifest(cfg: StudyConfig) -> dict[str, Any]:
     }
 
 
-def write_manifest(out: Path, cfg: StudyConfig) -> None:
+def write_manifest(run: RunFolder, cfg: StudyConfig) -> None:
     """The resolved recipe and the manifest; a folder holding another recipe's run is refused."""
+    out = run.root
     out.mkdir(parents=True, exist_ok=True)
     man = manifest(cfg)
-    existing = out / "manifest.json"
+    existing = run.manifest
     if existing.exists():
         import json
 
@@ -71,5 +73,5 @@ def write_manifest(out: Path, cfg: StudyConfig) -> None:
                 f"{out} holds a run of another recipe (hash {old.get('recipe_hash')}, this one "
                 f"{man['recipe_hash']}); choose another --out or delete it"
             )
-    atomic_write_text(out / "recipe.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    atomic_write_text(run.recipe, yaml.safe_dump(to_dict(cfg), sort_keys=False))
     atomic_write_json(existing, man)

@@ -10,55 +10,18 @@ import dataclasses
 import difflib
 import types
 import typing
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from iftscope.intervene.groups import InterveneConfig
-from iftscope.intervene.render import RenderConfig
-from iftscope.microworld.stage import WorldStageConfig
-from iftscope.probe.knowledge import ProbeConfig
-from iftscope.study.launch import LaunchConfig
-from iftscope.train.sft import SFTConfig
+from iftscope.study.config import DataConfig, LaunchConfig, StudyConfig
+
+__all__ = ["DataConfig", "LaunchConfig", "RecipeError", "StudyConfig", "build", "load_recipe", "to_dict"]
 
 
 class RecipeError(ValueError):
     pass
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    """Real data instead of the micro-world: a base model and question files (paper JSONL, CSV...)."""
-
-    model: str | None = None  # None: the micro-world's own base model
-    ift: tuple[str, ...] = ()  # questions the groups are drawn from
-    pool: tuple[str, ...] = ()  # demonstrations for letter formats (default: the IFT questions)
-    tests: dict[str, str] = field(default_factory=dict)  # test-set name -> file (HOMO, ID, OOD ...)
-
-
-@dataclass(frozen=True)
-class StudyConfig:
-    name: str = "default"
-    seeds: tuple[int, ...] = (0, 1, 2)  # training seeds (group sampling, LoRA init, batch order)
-    groups: tuple[str, ...] = ()  # () = every group the data allows, less skip_groups
-    skip_groups: tuple[str, ...] = ("I-context",)  # the default study's time budget leaves it out
-    world: WorldStageConfig = field(default_factory=WorldStageConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    probe: ProbeConfig = field(default_factory=lambda: ProbeConfig(format="cloze", shots=0))
-    intervene: InterveneConfig = field(default_factory=lambda: InterveneConfig(mixtures=(0.25, 0.75)))
-    render: RenderConfig = field(default_factory=lambda: RenderConfig(styles=("answer", "explained")))
-    train: SFTConfig = field(default_factory=lambda: SFTConfig(steps=300, checkpoint_every=0))
-    eval_format: str = "qa"  # how tuned models are read ("qa" = the plain template's question)
-    workers: int = 0  # parallel train+eval processes; 0 = auto (1 on GPU or real data, else up to 4 CPUs)
-    device: str = "auto"  # where the main process scores models: auto (a GPU if any), cpu, cuda:1 ...
-    dtype: str = "float32"  # weights as loaded for scoring and training: float32, bfloat16, float16
-    eval_batch_size: int = 256  # sequences per forward pass when scoring (lower it for 7B models)
-    launch: LaunchConfig = field(default_factory=LaunchConfig)  # training on several GPUs/processes
-    generation_questions: int = 64  # generation mode and token shift on this many main-set questions
-    curve_questions: int = 100  # QA accuracy during training on this many main-set questions (0 = off)
-    curve_points: int = 6  # ... at this many evenly spaced steps
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:
@@ -130,21 +93,53 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return out
 
 
+SHIPPED = Path(__file__).resolve().parents[1] / "recipes"
+# set per job from `seeds`; a recipe that sets them otherwise is refused rather than overwritten
+JOB_SEEDS = ("intervene", "render", "train")
+
+
+def shipped(recipe: str | Path | None) -> str | Path | None:
+    """A recipe path, or the name of a shipped recipe (`smoke`, `default`, `paper`, `paper-lora`)."""
+    if recipe is None or Path(recipe).exists():
+        return recipe
+    path = SHIPPED / f"{recipe}.yaml"
+    return path if path.exists() else recipe
+
+
+def _read(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise RecipeError(f"{path}: no such recipe")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise RecipeError(f"{path}: not valid YAML: {e}") from e
+    if not isinstance(raw, dict):
+        raise RecipeError(f"{path}: a recipe is a mapping of keys to values")
+    return raw
+
+
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """`top` over `base`: mappings merge key by key, anything else replaces."""
+    out = dict(base)
+    for k, v in top.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
 def load_recipe(path: str | Path | None, overrides: list[str] = ()) -> tuple[StudyConfig, dict[str, Any]]:
-    """(config, raw mapping after overrides). No path: the default micro-world study."""
-    raw: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.exists():
-            raise RecipeError(f"{path}: no such recipe")
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as e:
-            raise RecipeError(f"{path}: not valid YAML: {e}") from e
-        if not isinstance(raw, dict):
-            raise RecipeError(f"{path}: a recipe is a mapping of keys to values")
-    raw = apply_overrides(raw, list(overrides))
+    """(config, raw mapping after overrides). A recipe is read on top of the shipped default.yaml;
+    no path: the default micro-world study itself."""
+    own = _read(Path(path)) if path is not None else {}
+    own = apply_overrides(own, list(overrides))
     where = str(path) if path else "recipe"
+    for block in JOB_SEEDS:
+        seed = (own.get(block) or {}).get("seed", 0) if isinstance(own.get(block), dict) else 0
+        if seed != 0:
+            raise RecipeError(
+                f"{where}: {block}.seed={seed!r} would be ignored: the study seeds every job's "
+                f"{block} from `seeds` (e.g. seeds=[{seed}])"
+            )
+    raw = _merge(_read(SHIPPED / "default.yaml"), own)
     return build(StudyConfig, raw, where), raw
 
 

@@ -1,0 +1,59 @@
+"""The analyse stage: every finished job's metrics into tables with CIs over seeds, paired tests,
+the partial correlation and the verdict; writes analysis/runs.csv and analysis/summary.json (last).
+`iftscope analyse` reruns it from a run folder's stored evaluations."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from iftscope.analyse.tables import summarise_study
+from iftscope.runfolder import Job, RunFolder
+from iftscope.runs import atomic_write_json, atomic_write_text, read_json, read_jsonl
+
+
+def analyse_stage(
+    run: RunFolder,
+    runs: Sequence[dict[str, Any]],
+    style: str,
+    provenance: Callable[[], dict[str, Any]] = dict,
+) -> dict[str, Any]:
+    """`runs`: one dict per job (group, style, seed, metrics, train); `style` is the headline's;
+    `provenance()` (stage times and clocks, asked for once the analysis is computed) is stored with
+    the results."""
+
+    def correct(key: str, test_set: str) -> dict[str, bool] | None:
+        if not run.eval(key).exists():
+            return None
+        return {r["question_id"]: r["correct"] for r in read_jsonl(run.eval_records(key, test_set))}
+
+    result, rows = summarise_study(runs, read_json(run.eval("base") / "metrics.json"), correct, style)
+    result = {**result, "probe": read_json(run.probe / "summary.json"), **provenance()}
+    atomic_write_text(run.runs_csv, _csv(rows))
+    atomic_write_json(run.summary, result)
+    return result
+
+
+def finished_runs(run: RunFolder) -> list[dict[str, Any]]:
+    """The jobs of a finished study, as analyse_stage takes them, from the run folder alone."""
+    if not run.analysis_done:
+        raise FileNotFoundError(f"{run.root} has no finished study (run `iftscope run` first)")
+    out = []
+    for key, train in read_json(run.summary)["training"].items():
+        job = Job.from_key(key)
+        metrics = read_json(run.eval(job) / "metrics.json")
+        out.append(
+            {"group": job.group, "style": job.style, "seed": job.seed, "metrics": metrics, "train": train}
+        )
+    return out
+
+
+def _csv(rows: Sequence[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    if rows:
+        w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return buf.getvalue()

@@ -1,0 +1,66 @@
+"""The evaluate stage: one model on every test set, its consistency with a reference (the base
+model's records), and optional extras; writes records-<set>.jsonl and metrics.json (last).
+
+`iftscope evaluate` and the study both come through here. The base model is read as the probe
+reads it; tuned models zero-shot in the format they were trained with (the study decides which
+ProbeConfig each gets).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from iftscope.evaluate.qa import score_sets, set_metrics
+from iftscope.models.scorer import HFScorer
+from iftscope.probe.formats import get_format
+from iftscope.probe.knowledge import ProbeConfig
+from iftscope.runs import atomic_write_json, atomic_write_jsonl, read_json, read_jsonl
+from iftscope.stages.model import ModelSpec
+from iftscope.types import ProbeRecord, Question
+
+# extras(scorer, records per set) -> metrics to merge in (e.g. `_memorisation`, a set's `generation`)
+Extras = Callable[[HFScorer, dict[str, list[ProbeRecord]]], dict[str, Any]]
+
+
+def read_records(path: str | Path) -> list[ProbeRecord]:
+    """Records written by the probe or the evaluate stage."""
+    return [ProbeRecord.from_json(r) for r in read_jsonl(path)]
+
+
+def read_reference(folder: str | Path, sets: Sequence[str]) -> dict[str, list[ProbeRecord]]:
+    """An earlier evaluation's records (the base model's), for consistency."""
+    return {s: read_records(Path(folder) / f"records-{s}.jsonl") for s in sets}
+
+
+def evaluate_stage(
+    model: ModelSpec,
+    sets: dict[str, Sequence[Question]],
+    cfg: ProbeConfig,
+    out: str | Path,
+    *,
+    pool: Sequence[Question] = (),
+    reference: dict[str, list[ProbeRecord]] | None = None,
+    extras: Extras | None = None,
+    batch_size: int = 64,
+) -> dict[str, Any]:
+    """Score `model` on `sets` in `cfg.format`; skipped when OUT/metrics.json exists. Returns the
+    metrics as written (fresh and resumed runs read the same JSON back)."""
+    out = Path(out)
+    if (out / "metrics.json").exists():
+        return read_json(out / "metrics.json")
+    scorer = model.scorer(batch_size)
+    fmt = get_format(cfg.format).with_tokenizer(scorer.tokenizer)
+    records = score_sets(scorer, sets, fmt, cfg, pool)
+    metrics = {s: set_metrics(rs, reference[s] if reference else None) for s, rs in records.items()}
+    if extras is not None:
+        for key, value in extras(scorer, records).items():
+            if key in metrics:
+                metrics[key].update(value)
+            else:
+                metrics[key] = value
+    for s, rs in records.items():
+        atomic_write_jsonl(out / f"records-{s}.jsonl", (r.to_json() for r in rs))
+    atomic_write_json(out / "metrics.json", metrics)
+    return read_json(out / "metrics.json")

@@ -1,0 +1,32 @@
+"""Which model a stage reads, as a value: a folder or hub id, an optional adapter, dtype, device."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model to load; `adapter` is a PEFT adapter folder (or None for the model as it is)."""
+
+    path: str
+    adapter: str | None = None
+    dtype: str = "float32"
+    device: str = "auto"
+
+    def load(self):
+        """(model, tokenizer) in eval mode, safetensors only."""
+        from iftscope.models.load import load_model
+
+        return load_model(self.path, dtype=self.dtype, device=self.device, adapter=self.adapter)
+
+    def scorer(self, batch_size: int):
+        """An HFScorer over the loaded model."""
+        from iftscope.models.scorer import HFScorer
+
+        model, tokenizer = self.load()
+        return HFScorer(model, tokenizer, batch_size=batch_size)
+
+    def with_adapter(self, adapter: str | Path | None) -> ModelSpec:
+        return ModelSpec(self.path, str(adapter) if adapter else None, self.dtype, self.device)

@@ -1,0 +1,79 @@
+"""The train stage: one group's SFT examples in one style, fine-tuned from a base model with the
+same budget as every other group; skipped when OUT/train.json exists (a crash resumes from the
+last checkpoint). `iftscope train`, the study and its `accelerate launch` children come here."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from iftscope.runs import read_json
+from iftscope.stages.model import ModelSpec
+from iftscope.train.sft import SFTConfig, resolve, train_sft
+from iftscope.types import Question
+
+
+@dataclass(frozen=True)
+class Curve:
+    """QA accuracy on held-out questions during training: every `every` steps, or at `points`
+    evenly spaced steps when `every` is 0."""
+
+    questions: Sequence[Question]
+    every: int = 0
+    points: int = 0
+    format: str = "qa"
+    pool: Sequence[Question] = ()
+    batch_size: int = 64
+
+    def every_for(self, steps: int) -> int:
+        if not self.questions:
+            return 0
+        return self.every or (max(1, steps // self.points) if self.points else 0)
+
+
+def train_stage(
+    base: ModelSpec,
+    examples_file: str | Path,
+    style: str,
+    cfg: SFTConfig,
+    out: str | Path,
+    *,
+    curve: Curve | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Fine-tune on the `style` examples of `examples_file` into OUT/model; returns train.json as
+    written. A finished OUT trained with other settings is refused, never silently reused."""
+    from iftscope.intervene.stage import read_examples
+    from iftscope.models.load import load_model
+
+    out = Path(out)
+    examples = read_examples(examples_file, style)
+    if not examples:
+        raise ValueError(f"{examples_file}: no examples of style {style!r}")
+    cfg = resolve(cfg, len(examples))  # epochs -> steps, warmup ratio -> steps
+    if (out / "train.json").exists():
+        return _finished(out, cfg)
+    model, tok = load_model(base.path, dtype=base.dtype, device="cpu")  # accelerate places it
+    every = curve.every_for(cfg.steps) if curve else 0
+    evaluate = None
+    if every:
+        from iftscope.evaluate.qa import qa_evaluator
+
+        evaluate = qa_evaluator(list(curve.questions), tok, curve.batch_size, curve.format, list(curve.pool))
+    train_sft(model, tok, examples, out, cfg, progress=progress, evaluate=evaluate, evaluate_every=every)
+    return read_json(out / "train.json")  # as a resumed run reads it
+
+
+def _finished(out: Path, cfg: SFTConfig) -> dict[str, Any]:
+    done = read_json(out / "train.json")
+    wanted = json.loads(json.dumps(asdict(cfg)))
+    changed = sorted(k for k, v in wanted.items() if done.get("config", {}).get(k, v) != v)
+    if changed:
+        raise ValueError(
+            f"{out} holds a finished training with other settings ({', '.join(changed)}); "
+            "choose another output folder or delete it"
+        )
+    return done

@@ -1,0 +1,64 @@
+"""The study's typed configuration: one frozen dataclass per block of a recipe.
+
+A recipe (YAML) is loaded into these by study.recipe; the CLI's flags are generated from the same
+dataclasses, so a default or a help text is written once, here or in the stage's own config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from iftscope.intervene.groups import InterveneConfig
+from iftscope.intervene.render import RenderConfig
+from iftscope.microworld.stage import WorldStageConfig
+from iftscope.probe.knowledge import ProbeConfig
+from iftscope.stages.probe import CacheConfig
+from iftscope.train.sft import SFTConfig
+
+
+@dataclass(frozen=True)
+class LaunchConfig:
+    processes: int = 1  # training processes per job (one per GPU); > 1: under accelerate launch
+    config_file: str | None = None  # an `accelerate config` file: FSDP, DeepSpeed ZeRO, several nodes
+    main_process_port: int = 0  # 0: a free port (several studies on one machine do not collide)
+
+    @property
+    def distributed(self) -> bool:
+        return self.processes > 1 or self.config_file is not None
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Real data instead of the micro-world: a base model and question files (paper JSONL, CSV...)."""
+
+    model: str | None = None  # None: the micro-world's own base model
+    ift: tuple[str, ...] = ()  # questions the groups are drawn from
+    pool: tuple[str, ...] = ()  # demonstrations for letter formats (default: the IFT questions)
+    tests: dict[str, str] = field(default_factory=dict)  # test-set name -> file (HOMO, ID, OOD ...)
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """A study. The field defaults are the stages' own; every recipe is read on top of the
+    shipped default.yaml (the default micro-world study), which states the study's choices."""
+
+    name: str = "default"
+    seeds: tuple[int, ...] = (0,)  # training seeds: each job's group sampling, LoRA init, batch order
+    groups: tuple[str, ...] = ()  # () = every group the data allows, less skip_groups
+    skip_groups: tuple[str, ...] = ()  # groups left out
+    world: WorldStageConfig = field(default_factory=WorldStageConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
+    intervene: InterveneConfig = field(default_factory=InterveneConfig)  # its seed comes from `seeds`
+    render: RenderConfig = field(default_factory=RenderConfig)  # its seed comes from `seeds`
+    train: SFTConfig = field(default_factory=SFTConfig)  # its seed comes from `seeds`
+    eval_format: str = "qa"  # how tuned models are read ("qa" = the plain template's question)
+    workers: int = 0  # parallel train+eval processes; 0 = auto (1 on GPU or real data, else up to 4 CPUs)
+    device: str = "auto"  # where the main process scores models: auto (a GPU if any), cpu, cuda:1 ...
+    dtype: str = "float32"  # weights as loaded for scoring and training: float32, bfloat16, float16
+    eval_batch_size: int = 256  # sequences per forward pass when scoring (lower it for 7B models)
+    launch: LaunchConfig = field(default_factory=LaunchConfig)  # training on several GPUs/processes
+    cache: CacheConfig = field(default_factory=CacheConfig)  # the probe's score cache
+    generation_questions: int = 64  # generation mode and token shift on this many main-set questions
+    curve_questions: int = 100  # QA accuracy during training on this many main-set questions (0 = off)
+    curve_points: int = 6  # ... at this many evenly spaced steps

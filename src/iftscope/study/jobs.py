@@ -1,0 +1,172 @@
+"""The study's fine-tunings: each (seed, group, style) trained, then evaluated, in this process or
+in a pool of worker processes (small models on CPU), or trained under `accelerate launch`."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from iftscope.probe.knowledge import ProbeConfig
+from iftscope.runfolder import Job, RunFolder
+from iftscope.runs import read_json
+from iftscope.stages.evaluate import Extras, evaluate_stage, read_reference
+from iftscope.stages.train import Curve, train_stage
+from iftscope.study.config import StudyConfig
+from iftscope.study.inputs import StudyInputs, prepare_inputs
+
+
+def workers(cfg: StudyConfig, n_jobs: int) -> int:
+    """Parallel train+eval processes: the recipe's, else 1 on GPUs, real data or under accelerate,
+    else up to 4 CPU processes (one thread each)."""
+    import torch
+
+    if cfg.launch.distributed:  # each job's training takes every GPU in turn
+        return 1
+    if cfg.workers:
+        return max(1, min(cfg.workers, n_jobs))
+    if torch.cuda.is_available() or cfg.data.model is not None:
+        return 1
+    return max(1, min(os.cpu_count() or 1, 4, n_jobs))
+
+
+def run_jobs(
+    cfg: StudyConfig, run: RunFolder, inputs: StudyInputs, jobs: Sequence[Job], progress: bool = True
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Every job, in order; (one dict per job, the stage's seconds: train and evaluate summed over
+    worker processes, train_and_evaluate_wall the stage's wall time, workers)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    t0, n = time.perf_counter(), workers(cfg, len(jobs))
+    bar = tqdm(total=len(jobs), desc="train+eval", unit="model", disable=not progress, dynamic_ncols=True)
+    runs, t_train, t_eval = [], 0.0, 0.0
+    if n > 1:
+        pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"))
+        results = pool.map(_job_in_worker, [(cfg, str(run.root), j) for j in jobs])
+    else:  # lazily, so progress shows job by job
+        pool, results = None, (run_job(cfg, run, inputs, j) for j in jobs)
+    try:
+        for result in results:
+            t_train, t_eval = t_train + result.pop("train_seconds"), t_eval + result.pop("eval_seconds")
+            runs.append(result)
+            bar.set_postfix_str(f"{result['group']}/{result['style']}/s{result['seed']}")
+            bar.update(1)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    bar.close()
+    wall = round(time.perf_counter() - t0, 1)
+    return runs, {
+        "train": round(t_train, 1),
+        "evaluate": t_eval,
+        "train_and_evaluate_wall": wall,
+        "workers": n,
+    }
+
+
+def _job_in_worker(args: tuple[StudyConfig, str, Job]) -> dict[str, Any]:
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    torch.set_num_threads(1)
+    hf_logging.disable_progress_bar()  # a worker's bars would interleave with the study's own
+    cfg, out, job = args
+    run = RunFolder(Path(out))
+    return run_job(cfg, run, prepare_inputs(cfg, run, progress=False), job)
+
+
+def run_job(cfg: StudyConfig, run: RunFolder, inputs: StudyInputs, job: Job) -> dict[str, Any]:
+    """Train one group in one style with one seed, then evaluate it (each step skipped if done)."""
+    from iftscope.study.launch import train_launched
+
+    t1 = time.perf_counter()
+    if cfg.launch.distributed and not run.train_done(job):
+        train_launched(cfg.launch, run.root, job.seed, job.group, job.style, run.train(job))
+    train = train_job(cfg, run, inputs, job)
+    t2 = time.perf_counter()
+    metrics = evaluate_job(cfg, run, inputs, job)
+    return {
+        "group": job.group, "style": job.style, "seed": job.seed, "metrics": metrics,
+        "train": _train_brief(train), "train_seconds": t2 - t1, "eval_seconds": time.perf_counter() - t2,
+    }  # fmt: skip
+
+
+def train_job(cfg: StudyConfig, run: RunFolder, inputs: StudyInputs, job: Job) -> dict[str, Any]:
+    """One job's fine-tuning (the same budget for every group), with its QA curve."""
+    curve = Curve(
+        inputs.sets[inputs.main_set][: cfg.curve_questions], points=cfg.curve_points,
+        format=cfg.eval_format, pool=inputs.pool, batch_size=cfg.eval_batch_size,
+    )  # fmt: skip
+    examples = run.examples(job.seed, job.group)
+    return train_stage(
+        inputs.base, examples, job.style, replace(cfg.train, seed=job.seed), run.train(job), curve=curve
+    )
+
+
+def evaluate_job(cfg: StudyConfig, run: RunFolder, inputs: StudyInputs, job: Job) -> dict[str, Any]:
+    """A tuned model zero-shot, as it was trained, on every test set; consistency with the base."""
+    return evaluate_stage(
+        inputs.base.with_adapter(run.train(job) / "model"), inputs.sets,
+        ProbeConfig(format=cfg.eval_format, shots=0, seed=cfg.probe.seed), run.eval(job),
+        pool=inputs.pool, reference=read_reference(run.eval("base"), list(inputs.sets)),
+        extras=job_extras(cfg, run, inputs, job), batch_size=cfg.eval_batch_size,
+    )  # fmt: skip
+
+
+def job_extras(cfg: StudyConfig, run: RunFolder, inputs: StudyInputs, job: Job) -> Extras:
+    """What a tuned model is measured on besides QA: generation and token shift, memorised
+    targets and retained biographies, stability under rewording and rotation."""
+    from iftscope.evaluate import behaviour
+    from iftscope.microworld.lexicon import QUESTION_PARAPHRASES
+
+    main = inputs.main_set
+
+    def extras(scorer, records) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if cfg.generation_questions:
+            base_model = _base_model(inputs.base)
+            qs = inputs.sets[main][: cfg.generation_questions]
+            gen = behaviour.generation(scorer.model, base_model, scorer.tokenizer, qs, cfg.render.template)
+            out[main] = {"generation": gen}
+        items = next(g for g in read_json(run.groups(job.seed) / "groups.json") if g["name"] == job.group)[
+            "items"
+        ]
+        by_id = {q.id: q for q in inputs.questions}
+        trained = [replace(by_id[it["question_id"]], answer=it["target"]) for it in items]
+        mem = behaviour.memorisation(
+            scorer, trained, [it["gold"] for it in items], inputs.pool, cfg.eval_format
+        )
+        if cfg.probe.format == "cloze":  # the micro-world's biographies, read by the base model's probe
+            mem.update(behaviour.retention(scorer, inputs.sets[main][:200], cfg.probe))
+        out["_memorisation"] = mem
+        out["_behaviour"] = behaviour.stability(
+            scorer, inputs.sets[main][:200], records[main], inputs.pool, cfg.eval_format, QUESTION_PARAPHRASES
+        )
+        return out
+
+    return extras
+
+
+_BASE_MODELS: dict[Any, Any] = {}
+
+
+def _base_model(spec):
+    """The untuned model for token shift, loaded once per process."""
+    if spec not in _BASE_MODELS:
+        _BASE_MODELS.clear()
+        _BASE_MODELS[spec] = spec.load()[0]
+    return _BASE_MODELS[spec]
+
+
+def _train_brief(tr: dict[str, Any]) -> dict[str, Any]:
+    log = tr.get("log", [])
+    return {k: tr.get(k) for k in ("final_loss", "seconds", "tokens_per_second", "examples")} | {
+        "loss_curve": [r["loss"] for r in log],
+        "qa_curve": [[r["step"], r["qa_accuracy"]] for r in log if "qa_accuracy" in r],
+    }
