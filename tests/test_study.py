@@ -30,7 +30,8 @@ TINY = [
 
 def _without_clocks(summary):
     """summary.json as text, less what measures time (NaN compares equal as text)."""
-    clocks = {"stage_seconds", "stage_clock", "seconds", "tokens_per_second"}
+    # and the probed weights' identity: a hash of their files' paths and times (the score cache's key)
+    clocks = {"stage_seconds", "stage_clock", "seconds", "tokens_per_second", "model_identity"}
 
     def strip(v):
         if isinstance(v, dict):

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from iftscope.commands.flags import HelpFormatter
 from iftscope.commands.probe import add_probe_options, probe_files
 
 
@@ -42,7 +43,7 @@ def register(sub) -> None:
         "the model's confident beliefs: drop (remove the items it confidently contradicts), relabel "
         "(give them the model's own answer) or keep (annotate only). Every kept item carries the "
         "verdict in metadata; OUT.report.md lists what changed and why. Curation adds no knowledge.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     add_probe_options(p)
     p.add_argument("--out", required=True, type=Path, help="curated JSONL (paper format) to write")

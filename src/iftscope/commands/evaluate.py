@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from iftscope.commands.flags import HelpFormatter
+
 
 def _sets(items: list[str]) -> dict[str, Path]:
     out = {}
@@ -71,7 +73,7 @@ def register(sub) -> None:
         "and write records-<set>.jsonl and metrics.json (accuracy; with --reference, the records of "
         "the base model on the same sets, knowledge consistency: argmax agreement, kappa, Spearman "
         "with average ranks, KL both ways, cosine, transitions).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     e.add_argument("--model", required=True, help="base model folder or hub id")
     e.add_argument("--adapter", help="PEFT adapter of the tuned model")
@@ -81,7 +83,7 @@ def register(sub) -> None:
     e.add_argument("--pool", nargs="+", type=Path, help="demonstrations for k-shot letter formats")
     e.add_argument("--reference", type=Path, help="an earlier evaluate folder of the base model")
     e.add_argument("--out", required=True, type=Path)
-    e.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: a GPU if there is one)")
+    e.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (auto: a GPU if there is one)")
     e.add_argument("--dtype", default="float32", help="float32, bfloat16, float16 or auto")
     e.add_argument("--batch-size", type=int, default=64)
     e.set_defaults(func=evaluate)

@@ -27,16 +27,36 @@ def field_help(cls: type) -> dict[str, str]:
         source = inspect.getsource(cls)
     except (OSError, TypeError):
         return {}
-    comments: dict[int, str] = {}
+    trailing: dict[int, str] = {}  # comments after code on a line
+    above: dict[int, str] = {}  # comment-only lines
+    lines = source.splitlines()
     for tok in tokenize.generate_tokens(io.StringIO(source).readline):
         if tok.type == tokenize.COMMENT:
-            comments[tok.start[0]] = tok.string.lstrip("#").strip()
+            n, text = tok.start[0], tok.string.lstrip("#").strip()
+            (above if lines[n - 1].lstrip().startswith("#") else trailing)[n] = text
     out = {}
-    for n, line in enumerate(source.splitlines(), 1):
+    for n, line in enumerate(lines, 1):
         m = re.match(r"\s+(\w+)\s*:", line)
-        if m and (n in comments or n - 1 in comments):
-            out.setdefault(m.group(1), comments.get(n) or comments[n - 1])
+        if m and not line.lstrip().startswith("#"):
+            block, k = [], n - 1
+            while k in above:  # a comment block right above the field
+                block.insert(0, above[k])
+                k -= 1
+            text = trailing.get(n) or " ".join(block)
+            if text:
+                out.setdefault(m.group(1), text)
     return out
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a flag's default, except where there is none to show (None, False, required)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default in (None, False) or action.required or action.default is argparse.SUPPRESS:
+            return action.help or ""
+        if isinstance(action, argparse._StoreFalseAction):
+            return action.help or ""
+        return super()._get_help_string(action)
 
 
 def _scalar(hint: Any) -> tuple[Any, bool]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from iftscope.commands.flags import add_config_flags, config_from_flags
+from iftscope.commands.flags import HelpFormatter, add_config_flags, config_from_flags
 from iftscope.intervene.groups import InterveneConfig
 from iftscope.intervene.render import RenderConfig
 
@@ -49,7 +49,7 @@ def register(sub) -> None:
         "Each group is rendered as SFT examples in every requested style. When options are shown, "
         "each example's options are reordered so every group teaches each letter equally often. "
         "The flags are the recipe's intervene.* and render.* keys (--seed seeds both).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("--probe", required=True, type=Path, help="a finished `iftscope probe` folder")
     p.add_argument("--data", nargs="+", type=Path, help="question files (default: those the probe read)")

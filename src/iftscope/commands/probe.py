@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from iftscope.commands.flags import add_config_flags, config_from_flags
+from iftscope.commands.flags import HelpFormatter, add_config_flags, config_from_flags
 from iftscope.probe.knowledge import DEMO_CHOICES, KNOWN_RULES, ProbeConfig
 
 NORMALISE = ("sum", "char", "token")
@@ -18,12 +18,12 @@ def add_probe_options(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--model", required=True, help="Hugging Face model folder or hub id")
     p.add_argument("--data", required=True, nargs="+", type=Path, help="question files to probe")
-    p.add_argument("--pool", nargs="+", type=Path, help="demonstration pool (default: the data itself)")
+    p.add_argument("--pool", nargs="+", type=Path, help="demonstration pool; by default the data itself")
     p.add_argument("--adapter", help="PEFT adapter folder")
     p.add_argument("--dtype", default="float32", help="float32, bfloat16, float16 or auto")
-    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: a GPU if there is one)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (auto: a GPU if there is one)")
     p.add_argument("--batch-size", type=int, default=32, help="sequences per forward pass")
-    p.add_argument("--cache-dir", help="score cache (default: $IFTSCOPE_CACHE or ~/.cache/iftscope)")
+    p.add_argument("--cache-dir", help="score cache folder; by default $IFTSCOPE_CACHE or ~/.cache/iftscope")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write cached scores")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     g = p.add_argument_group("probe settings (the recipe's probe.* keys)")
@@ -80,7 +80,7 @@ def register(sub) -> None:
         "the continuation of a statement (cloze). Several demonstration sets and cyclic option "
         "permutations can be averaged to cancel position bias. Writes DIR/records.jsonl (one "
         "record per question) and DIR/summary.json; an interrupted probe resumes.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     add_probe_options(p)
     p.add_argument("--out", required=True, type=Path, help="output folder")

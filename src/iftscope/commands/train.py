@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from iftscope.commands.flags import add_config_flags, config_from_flags
+from iftscope.commands.flags import HelpFormatter, add_config_flags, config_from_flags
 from iftscope.train.sft import SFTConfig
 
 
@@ -43,7 +43,7 @@ def register(sub) -> None:
         "a finished --out trained with other settings is refused. Several processes or GPUs: "
         "`accelerate launch -m iftscope.cli train ...` (DDP, FSDP or DeepSpeed, as configured by "
         "`accelerate config`). The training flags are the recipe's train.* keys.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument(
         "--examples", required=True, type=Path, help="SFT examples (JSONL from `iftscope intervene`)"

@@ -6,7 +6,7 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-from iftscope.commands.flags import add_config_flags, config_from_flags
+from iftscope.commands.flags import HelpFormatter, add_config_flags, config_from_flags
 
 DEFAULT_WORLD = Path("runs/default/world")
 
@@ -56,7 +56,7 @@ def register(sub) -> None:
         "what it memorised. A finished world with the same settings is reused; an "
         "interrupted one resumes from its last checkpoint. The flags are the recipe's world.world.* "
         "and world.pretrain.* keys.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     w.add_argument("--out", type=Path, default=DEFAULT_WORLD, help="world folder")
     w.add_argument("--force", action="store_true", help="rebuild if --out holds another world")

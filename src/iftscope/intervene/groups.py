@@ -26,7 +26,7 @@ class InterveneConfig:
     micro_world: bool = True  # add unknown-gold and counterfactual when the data is a micro-world
     contextualized: bool = True  # add I-context when every I item has an explanation
     size: int | None = None  # None: the largest size every group can have
-    seed: int = 0
+    seed: int = 0  # which items each group draws (a study sets it from `seeds`)
 
 
 def _eligible(q: Question) -> bool:

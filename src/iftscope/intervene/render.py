@@ -32,9 +32,9 @@ STYLES = {
 class RenderConfig:
     template: str = "plain"  # plain (micro-world), vicuna (the paper), chat (the model's own)
     show_options: bool = False  # list the options and answer with "C. text"
-    styles: tuple[str, ...] = ("answer",)
+    styles: tuple[str, ...] = ("answer",)  # answer, explained (the data's), self-explained (the base model's)
     balance_letters: bool = True  # reorder options so each letter is taught equally often
-    seed: int = 0
+    seed: int = 0  # option reordering and sampled explanations (a study sets it from `seeds`)
 
 
 def chat_wrapper(tokenizer) -> Callable[[str], str]:

@@ -34,10 +34,10 @@ SPLITS = ("known_ift", "known_test", "unknown_ift", "unknown_test")
 
 @dataclass(frozen=True)
 class WorldConfig:
-    seed: int = 0
+    seed: int = 0  # seeds every random choice of the world
     people: int = 500  # "known": their biographies are pretrained
     unknown: int = 250  # never shown to the base model
-    options: int = 4
+    options: int = 4  # options per question
     held_out_attribute: str | None = "employer"  # kept out of all IFT: an out-of-distribution test
 
     def __post_init__(self) -> None:

@@ -27,9 +27,9 @@ from iftscope.runs import atomic_dir, read_jsonl
 
 @dataclass(frozen=True)
 class PretrainConfig:
-    steps: int = 2000
-    batch_size: int = 16
-    seq_len: int = 128
+    steps: int = 2000  # pretraining steps
+    batch_size: int = 16  # biographies per step
+    seq_len: int = 128  # tokens per biography window
     # Measured on the default world (bench/results/world_design.md): lr 5e-3 stores the facts fast;
     # 2e-3 stored far less in the budget and 1e-2 was unstable. Without weight decay and
     # decoration, recall in new wording peaked mid-training and then fell as the model memorised

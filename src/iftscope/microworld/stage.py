@@ -63,7 +63,7 @@ class WorldStageConfig:
         return fingerprint(self.to_json())
 
 
-class WorldMismatchError(RuntimeError):
+class WorldMismatchError(ValueError):
     pass
 
 

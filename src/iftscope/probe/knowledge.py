@@ -15,18 +15,18 @@ from iftscope.types import ProbeRecord, Question
 
 @dataclass(frozen=True)
 class ProbeConfig:
-    format: str = "paper"
-    shots: int = 5
+    format: str = "paper"  # prompt format (probe.formats: what each scores, how it builds a prompt)
+    shots: int = 5  # demonstrations per prompt (0 for formats that score statements)
     demo_sets: int = 1  # >1: several random demonstration sets, averaged
-    demos: str = "shared"  # see DEMO_CHOICES
+    demos: str = "shared"  # shared (one seeded set, encoded once), per-question, first (the pool's first k)
     permutations: int = 1  # cyclic option rotations averaged (cancels position bias); 1 = off
     normalise: str = "sum"  # continuation mode: "sum" (acc), "char" (acc_norm) or "token"
     temperature: float = 0.5  # SliCK's sampling temperature for WeaklyKnown
     weak_threshold: float = 1 / 16  # P(correct) when sampling, at or above which a miss is WeaklyKnown
-    known_rule: str = "generative"  # see KNOWN_RULES
-    known_threshold: float = 0.5
-    seed: int = 0
-    batch_questions: int = 64
+    known_rule: str = "generative"  # when a question counts as known (probe.knowledge.KNOWN_RULES)
+    known_threshold: float = 0.5  # the known rule's threshold
+    seed: int = 0  # seeds the demonstrations drawn
+    batch_questions: int = 64  # questions scored together (memory vs speed)
 
 
 DEMO_CHOICES = {

@@ -45,11 +45,13 @@ def probe_stage(
     cache: CacheConfig = CacheConfig(),
     truth: dict[str, bool] | None = None,
     data: Sequence[str] = (),
+    label: str | None = None,
     progress: bool = True,
 ) -> ProbeOutcome:
     """Probe `questions` (demonstrations from `pool`, default the questions) and write OUT/;
     `truth` (micro-world) adds agreement with ground truth. Returns the probe's summary; an
-    interrupted probe resumes where it stopped."""
+    interrupted probe resumes where it stopped. `data` and `label` (default: the model's path) name
+    the question files and the model in the summary."""
     from iftscope.models.identity import model_identity
     from iftscope.probe.cache import CachedScorer
 
@@ -59,7 +61,7 @@ def probe_stage(
     identity = model_identity(model.path, model.adapter, model.dtype, hf.add_bos)
     scorer = CachedScorer(hf, identity, cache.dir) if cache.enabled else hf
     extra: dict[str, Any] = {
-        "model": model.path,
+        "model": label or model.path,
         "model_identity": identity,
         "adapter": model.adapter,
         "add_bos": hf.add_bos,

@@ -21,7 +21,8 @@ class StudyInputs:
     questions: list[Question]  # what the probe reads and the groups are drawn from
     pool: list[Question]  # demonstrations for k-shot formats
     sets: dict[str, list[Question]]  # test-set name -> questions
-    data_files: tuple[str, ...] = ()
+    data_files: tuple[str, ...] = ()  # as the recipe names them (the world's: relative to the run)
+    label: str = ""  # the base model as the recipe names it
     truth_dir: Path | None = None  # the micro-world folder (ground truth), None on real data
     main_set: str = field(init=False)
 
@@ -50,14 +51,19 @@ def prepare_inputs(cfg: StudyConfig, run: RunFolder, progress: bool = True) -> S
         build_world(run.world, cfg.world, progress=progress)
         questions = load_questions(run.world_questions)
         base = ModelSpec(str(run.world_model), **where)
-        sets, files, truth = micro_world_sets(questions), (str(run.world_questions),), run.world
+        files = (str(run.world_questions.relative_to(run.root)),)
+        sets, truth, label = (
+            micro_world_sets(questions),
+            run.world,
+            str(run.world_model.relative_to(run.root)),
+        )
     else:
         questions = [q for p in cfg.data.ift for q in load_questions(p)]
         base = ModelSpec(cfg.data.model, **where)
         sets = {name: load_questions(p) for name, p in cfg.data.tests.items()}
-        files, truth = tuple(cfg.data.ift), None
+        files, truth, label = tuple(cfg.data.ift), None, cfg.data.model
     pool = [q for p in cfg.data.pool for q in load_questions(p)] or questions
     for name, qs in sets.items():
         if not run.test_set(name).exists():
             atomic_write_jsonl(run.test_set(name), (q.to_json() for q in qs))
-    return StudyInputs(base, questions, pool, sets, files, truth)
+    return StudyInputs(base, questions, pool, sets, files, label, truth)

@@ -12,6 +12,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from iftscope.probe.formats import get_format
 from iftscope.probe.knowledge import ProbeConfig
 from iftscope.runfolder import Job, RunFolder
 from iftscope.runs import read_json
@@ -142,7 +143,7 @@ def job_extras(cfg: StudyConfig, run: RunFolder, inputs: StudyInputs, job: Job) 
         mem = behaviour.memorisation(
             scorer, trained, [it["gold"] for it in items], inputs.pool, cfg.eval_format
         )
-        if cfg.probe.format == "cloze":  # the micro-world's biographies, read by the base model's probe
+        if get_format(cfg.probe.format).own_statements:  # biographies, read as the base probe reads them
             mem.update(behaviour.retention(scorer, inputs.sets[main][:200], cfg.probe))
         out["_memorisation"] = mem
         out["_behaviour"] = behaviour.stability(

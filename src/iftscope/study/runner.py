@@ -90,7 +90,7 @@ class Study:
             probe_stage(
                 inputs.base, inputs.questions, self.cfg.probe, self.run_dir.probe, pool=inputs.pool,
                 batch_size=self.cfg.eval_batch_size, cache=self.cfg.cache, truth=truth,
-                data=inputs.data_files, progress=self.progress,
+                data=inputs.data_files, label=inputs.label, progress=self.progress,
             )  # fmt: skip
         return read_probe_records(self.run_dir.probe)
 

@@ -19,24 +19,24 @@ LLAMA_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
 class SFTConfig:
     """One fine-tuning recipe: budget, optimiser, LoRA or full, checkpointing; the same for every group."""
 
-    steps: int = 400
+    steps: int = 400  # optimiser steps (every group gets the same)
     epochs: float = 0.0  # > 0: steps = ceil(epochs x examples / batch_size) instead of `steps`
     batch_size: int = 32  # global: split across processes
     micro_batch_size: int = 0  # > 0: gradient accumulation in slices of this many per process
-    lr: float = 3e-3
-    warmup: int = 20
+    lr: float = 3e-3  # peak learning rate (AdamW)
+    warmup: int = 20  # linear warmup steps
     warmup_ratio: float = 0.0  # > 0: warmup = round(ratio x steps) instead of `warmup`
     schedule: str = "linear"  # linear or cosine decay to 0 after the warmup
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
-    lora: bool = True  # False: full fine-tuning
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.0
-    target_modules: tuple[str, ...] = LLAMA_MODULES
-    max_length: int = 256
-    checkpoint_every: int = 100
-    seed: int = 0
+    weight_decay: float = 0.0  # AdamW weight decay
+    grad_clip: float = 1.0  # clip the gradient norm to this (0: off)
+    lora: bool = True  # LoRA adapters; false (--no-lora, --full): full fine-tuning
+    lora_r: int = 16  # LoRA rank
+    lora_alpha: int = 32  # LoRA scaling alpha (the update is scaled by alpha / r)
+    lora_dropout: float = 0.0  # dropout on the LoRA input
+    target_modules: tuple[str, ...] = LLAMA_MODULES  # LoRA on these linear layers (Llama names)
+    max_length: int = 256  # tokens per example; longer ones are cut
+    checkpoint_every: int = 100  # steps between resumable checkpoints (0: none)
+    seed: int = 0  # LoRA init and batch order (a study sets it from `seeds`)
 
 
 def resolve(cfg: SFTConfig, examples: int) -> SFTConfig:
