@@ -38,7 +38,13 @@ def test_a_model_against_itself_shifts_nothing(tiny_model, tokenizer, tiny_world
     qs = questions[:5]
     prompts = [f"Question: {q.question}\nAnswer:" for q in qs]
     m = generation_metrics(tiny_model, tiny_model, tokenizer, qs, prompts, max_new_tokens=4)
-    assert m["n"] == 5 and 0 <= m["accuracy"] <= 1 and 0 <= m["format_rate"] <= 1
+    assert m["n"] == 5
+    # accuracy and format rate recounted from the parsed samples (all 5 are kept)
+    parsed = [
+        (parse_answer(s["response"], q.choices), q.answer) for s, q in zip(m["samples"], qs, strict=True)
+    ]
+    assert m["accuracy"] == sum(idx == gold for (idx, _), gold in parsed) / 5
+    assert m["format_rate"] == sum(fmt for (_, fmt), _ in parsed) / 5
     assert m["shift_answer_token"]["unshifted"] == pytest.approx(1.0)  # greedy = the base's top-1
     assert m["shift_other_tokens"]["shifted"] == 0.0
     positions = m["shift_by_position"]

@@ -14,8 +14,13 @@ def test_world_end_to_end_and_reuse(tmp_path):
     out = tmp_path / "world"
     summary = build_world(out, tiny_stage_config(), progress=False)
     assert not summary["reused"]
-    for key in ("known", "unknown", "known_train_template"):
-        assert 0.0 <= summary["memorisation"][key] <= 1.0
+    # the headline recall is recounted from the per-paraphrase counts in recall.jsonl
+    rows = [json.loads(x) for x in (out / "recall.jsonl").read_text().splitlines()]
+    for key, known in (("known", True), ("unknown", False)):
+        sel = [r for r in rows if r["known_person"] == known]
+        recalled = sum(r["paraphrases_recalled"] for r in sel) / sum(r["paraphrases"] for r in sel)
+        assert summary["memorisation"][key] == pytest.approx(recalled)
+    assert 0.0 <= summary["memorisation"]["known_train_template"] <= 1.0
     assert summary["pretrain"]["tokens_per_second"] > 0 and summary["pretrain"]["seconds"] > 0
     assert summary["chance"] == pytest.approx((4 / 30 + 1 / 50) / 5)
     assert summary["counts"]["questions_per_split"]["known_test"] == 10 * 5
