@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from iftscope.commands.flags import HelpFormatter
+from iftscope.commands.flags import HelpFormatter, add_config_flags, config_from_flags
+from iftscope.probe.knowledge import ProbeConfig
+
+# the ProbeConfig fields `iftscope evaluate` exposes (the rest keep their defaults)
+TUNED = ProbeConfig(format="qa", shots=0)  # how the study reads a tuned model
+SCORING = ("format", "shots", "demo_sets", "demos", "permutations", "normalise", "seed")
 
 
 def _sets(items: list[str]) -> dict[str, Path]:
@@ -20,7 +25,6 @@ def _sets(items: list[str]) -> dict[str, Path]:
 
 def evaluate(args: argparse.Namespace) -> int:
     from iftscope.data import load_questions
-    from iftscope.probe.knowledge import ProbeConfig
     from iftscope.stages.evaluate import evaluate_stage, read_reference
     from iftscope.stages.model import ModelSpec
 
@@ -29,7 +33,7 @@ def evaluate(args: argparse.Namespace) -> int:
     reference = read_reference(args.reference, list(sets)) if args.reference else None
     metrics = evaluate_stage(
         ModelSpec(args.model, args.adapter, args.dtype, args.device), sets,
-        ProbeConfig(format=args.format, shots=args.shots), args.out, pool=pool, reference=reference,
+        config_from_flags(ProbeConfig, args, TUNED), args.out, pool=pool, reference=reference,
         batch_size=args.batch_size,
     )  # fmt: skip
     for s, m in metrics.items():
@@ -78,8 +82,14 @@ def register(sub) -> None:
     e.add_argument("--model", required=True, help="base model folder or hub id")
     e.add_argument("--adapter", help="PEFT adapter of the tuned model")
     e.add_argument("--sets", required=True, nargs="+", help="NAME=FILE test sets")
-    e.add_argument("--format", default="qa", help="prompt format (qa, cloze, paper, mmlu, ...)")
-    e.add_argument("--shots", type=int, default=0)
+    from iftscope.probe.formats import FORMATS
+    from iftscope.probe.knowledge import DEMO_CHOICES
+
+    g = e.add_argument_group(
+        "scoring (ProbeConfig; tuned models zero-shot in the format they were trained with)"
+    )
+    choices = {"format": FORMATS, "demos": DEMO_CHOICES}
+    add_config_flags(g, ProbeConfig, only=SCORING, choices=choices, default=ProbeConfig(format="qa", shots=0))
     e.add_argument("--pool", nargs="+", type=Path, help="demonstrations for k-shot letter formats")
     e.add_argument("--reference", type=Path, help="an earlier evaluate folder of the base model")
     e.add_argument("--out", required=True, type=Path)

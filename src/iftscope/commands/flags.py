@@ -52,7 +52,12 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows a flag's default, except where there is none to show (None, False, required)."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
-        if action.default in (None, False) or action.required or action.default is argparse.SUPPRESS:
+        if (
+            action.default is None
+            or action.default is False
+            or action.required
+            or action.default is argparse.SUPPRESS
+        ):
             return action.help or ""
         if isinstance(action, argparse._StoreFalseAction):
             return action.help or ""

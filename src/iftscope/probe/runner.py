@@ -6,7 +6,7 @@ import json
 import os
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -48,53 +48,54 @@ def run_probe(
     extra: dict | None = None,
     truth: dict[str, bool] | None = None,
 ) -> dict[str, Any]:
-    """Probe, streaming records to disk; `truth` (micro-world) adds agreement with ground truth."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    partial, meta = out / "records.jsonl.partial", out / "records.jsonl.partial.key"
-    key = fingerprint(
-        {
-            "format": fmt.id,
-            "config": asdict(cfg),
-            "questions": [q.id for q in questions],
-            "pool": [q.id for q in pool],
-            **(extra or {}),
-        }
-    )
-    if not meta.exists() or meta.read_text() != key:  # a partial file from another probe is useless
-        partial.unlink(missing_ok=True)
-        atomic_write_text(meta, key)
+    """Probe, streaming records to disk; `truth` (micro-world) adds agreement with ground truth.
+    Writes records.jsonl, coverage.json, coverage.md and summary.json (last) into OUT."""
+    out, extra = Path(out), extra or {}
+    ids = {"questions": [q.id for q in questions], "pool": [q.id for q in pool]}
+    key = fingerprint({"format": fmt.id, "config": asdict(cfg), **ids, **extra})
+    partial = _claim_partial(out, key)
     t0 = time.perf_counter()
     done = _finished_ids(partial, questions)
-    bar = tqdm(total=len(questions), initial=done, desc="probe", unit="q", disable=not progress)
-    with open(partial, "a", encoding="utf-8") as f:
-        for rec in probe(scorer, questions[done:], pool, fmt, cfg):
-            f.write(json.dumps(rec.to_json(), ensure_ascii=False) + "\n")
-            f.flush()
-            bar.update(1)
-        os.fsync(f.fileno())
-    bar.close()
+    _stream(probe(scorer, questions[done:], pool, fmt, cfg), partial, len(questions), done, progress)
     records = [ProbeRecord.from_json(r) for r in read_jsonl(partial)]
     summary = summarise(records, questions)
+    seconds = round(time.perf_counter() - t0, 2)
     summary.update(
-        {
-            "format": fmt.id,
-            "format_about": fmt.about,
-            "config": asdict(cfg),
-            "seconds": round(time.perf_counter() - t0, 2),
-            "resumed_at": done,
-            **(extra or {}),
-        }
-    )
+        {"format": fmt.id, "format_about": fmt.about, "config": asdict(cfg), "seconds": seconds,
+         "resumed_at": done, **extra}
+    )  # fmt: skip
     if truth is not None:
         summary["ground_truth"] = agreement(records, truth)
     cov = coverage(records, questions)
     atomic_write_json(out / "coverage.json", cov)
     atomic_write_text(out / "coverage.md", coverage_markdown(cov))
     os.replace(partial, out / "records.jsonl")
-    meta.unlink()
+    (out / "records.jsonl.partial.key").unlink()
     atomic_write_json(out / "summary.json", summary)
     return summary
+
+
+def _claim_partial(out: Path, key: str) -> Path:
+    """records.jsonl.partial, kept only if the probe that wrote it had the same key (the same
+    format, config, questions, pool and model): a partial file from another probe is useless."""
+    out.mkdir(parents=True, exist_ok=True)
+    partial, meta = out / "records.jsonl.partial", out / "records.jsonl.partial.key"
+    if not meta.exists() or meta.read_text() != key:
+        partial.unlink(missing_ok=True)
+        atomic_write_text(meta, key)
+    return partial
+
+
+def _stream(records: Iterable[ProbeRecord], partial: Path, total: int, done: int, progress: bool) -> None:
+    """Append each record as it comes (a crash loses at most the line being written)."""
+    bar = tqdm(total=total, initial=done, desc="probe", unit="q", disable=not progress)
+    with open(partial, "a", encoding="utf-8") as f:
+        for rec in records:
+            f.write(json.dumps(rec.to_json(), ensure_ascii=False) + "\n")
+            f.flush()
+            bar.update(1)
+        os.fsync(f.fileno())
+    bar.close()
 
 
 def summarise(records: Sequence[ProbeRecord], questions: Sequence[Question]) -> dict[str, Any]:
