@@ -57,6 +57,21 @@ def test_groups_have_equal_sizes_and_differ_in_one_factor(tiny_world):
     assert [g.items for g in again] == [g.items for g in groups.values()]  # seeded
 
 
+def test_mixtures_are_nested(tiny_world):
+    """r = 0.25's self-aligning items are among r = 0.75's, which are among S's (a dose-response)."""
+    _, _, questions = tiny_world
+    cfg = InterveneConfig(mixtures=(0.25, 0.5, 0.75))
+    groups = {g.name: g for g in build_groups(questions, fake_probe(questions), cfg)}
+
+    def selfish(name):
+        return {it.question_id for it in groups[name].items if it.kind == "self"}
+
+    n = len(groups["I"].items)
+    assert [len(selfish(f"mix-{r:g}")) for r in cfg.mixtures] == [round(r * n) for r in cfg.mixtures]
+    assert selfish("mix-0.25") < selfish("mix-0.5") < selfish("mix-0.75") < selfish("S")
+    assert all(it.target == it.base_prediction for it in groups["mix-0.75"].items if it.kind == "self")
+
+
 def test_group_size_too_large_is_a_clear_error(tiny_world):
     _, _, questions = tiny_world
     with pytest.raises(ValueError, match="cannot build groups of 999 items"):

@@ -4,7 +4,7 @@ Every group has the same size and differs from the others in one factor:
 - H (harmonious): questions the base model knows, gold targets;
 - I (incompatible): questions it confidently gets wrong, gold targets: new world knowledge;
 - S (self-aligning): exactly the items of I, target = the model's own (wrong) answer;
-- mix-r: the items of I, a seeded fraction r of them with S targets;
+- mix-r: the items of I, a seeded fraction r of them with S targets (nested across r);
 - I-context: the items of I, gold targets, the supporting fact in the prompt (open book);
 - micro-world only, where ground truth allows them: unknown-gold (people never pretrained, true
   facts) and counterfactual (known facts, a false value that contradicts pretraining).
@@ -110,10 +110,12 @@ def _gold(pairs: Sequence[tuple[Question, ProbeRecord]]) -> tuple[GroupItem, ...
 
 
 def _mixture(pairs: Sequence[tuple[Question, ProbeRecord]], ratio: float, seed: int) -> Group:
-    """The items of I, a seeded `ratio` of them with the model's own answer as target."""
+    """The items of I, the first round(ratio x size) of one seeded order of them with the model's
+    own answer as target: mixtures are nested (r = 0.25's self-aligning items are among r = 0.75's),
+    so a dose-response across r compares like with like."""
     size = len(pairs)
     k = round(ratio * size)
-    selfish = set(random.Random(f"mix-{seed}-{ratio}").sample(range(size), k))
+    selfish = set(random.Random(f"mix-{seed}").sample(range(size), size)[:k])
     items = tuple(
         _item(q, r, r.prediction, "self") if i in selfish else _item(q, r, q.answer, "gold")
         for i, (q, r) in enumerate(pairs)
