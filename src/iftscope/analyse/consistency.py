@@ -55,11 +55,27 @@ def cosine(p: Sequence[float], q: Sequence[float]) -> float:
 
 
 def cohen_kappa(a: Sequence[int], b: Sequence[int], n_classes: int) -> float:
-    """Agreement of two label sequences beyond what their marginals give by chance."""
+    """Agreement of two label sequences beyond what their marginals give by chance.
+
+    `n_classes` is a minimum: a label >= n_classes grows the tables to the largest label + 1 instead
+    of failing. Kappa does not depend on classes nobody used (they add 0 to the chance agreement),
+    so this is exact, and one odd prediction index (e.g. a base record with more options than the
+    tuned width `evaluate.qa.set_metrics` passes) should not abort a whole study's analysis.
+    Negative or non-integer labels, and sequences of different lengths, raise ValueError. NaN when
+    chance agreement is 1 (both always give the same single label) or the sequences are empty."""
     a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"label sequences must be 1-D and of one length, got {a.shape} and {b.shape}")
+    if len(a) == 0:
+        return float("nan")
+    if a.dtype.kind not in "iub" or b.dtype.kind not in "iub":  # signed, unsigned, bool
+        raise ValueError(f"labels must be integers, got {a.dtype} and {b.dtype}")
+    if a.min() < 0 or b.min() < 0:
+        raise ValueError("labels must be non-negative class indices")
+    width = max(n_classes, int(a.max()) + 1, int(b.max()) + 1)
     observed = float(np.mean(a == b))
-    pa = np.bincount(a, minlength=n_classes) / len(a)
-    pb = np.bincount(b, minlength=n_classes) / len(b)
+    pa = np.bincount(a, minlength=width) / len(a)
+    pb = np.bincount(b, minlength=width) / len(b)
     expected = float(pa @ pb)
     return float("nan") if expected == 1.0 else (observed - expected) / (1.0 - expected)
 
