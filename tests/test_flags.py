@@ -86,3 +86,10 @@ def test_user_errors_are_one_line_and_exit_2(tmp_path, capsys):
     assert code == 2 and err.startswith("iftscope probe: error:") and "Traceback" not in err
     with pytest.raises((FileNotFoundError, OSError, ValueError)):
         main(["--debug", *args])
+
+
+def test_a_malformed_contrast_is_refused_when_the_recipe_loads():
+    with pytest.raises(RecipeError, match=r"contrasts.secondary\[1\]: contrast 'S-I'"):
+        load_recipe(None, ["contrasts.secondary=[H vs S, S-I]"])
+    cfg, _ = load_recipe(None, ["contrasts.primary=S vs I"])
+    assert cfg.contrasts.primary == "S vs I"

@@ -62,13 +62,26 @@ def test_study_end_to_end_and_resume(tmp_path, monkeypatch):
     assert len(table["H/answer"]["unknown"]["accuracy"]["values"]) == 2  # two seeds, with a CI
     assert table["H/explained"]["unknown"]["accuracy"]["ci"] is not None
     assert result["paired_tests"] and result["partial_correlation"]["n"] > 4
-    # the verdict reads H vs I on the main set, and its lead follows the paired test's interval
+    # the verdict reads the primary contrast (H vs I) on the main set; two seeds are too few to judge
     main_set = "known-heldout"
     h, i = (table[f"{g}/answer"][main_set]["accuracy"]["mean"] for g in "HI")
-    (hi,) = [t for t in result["paired_tests"] if (t["set"], t["b"], t["style"]) == (main_set, "I", "answer")]
-    lead = "Self-aligning" if hi["ci_low"] > 0 else "Learning" if hi["ci_high"] < 0 else "No clear difference"
-    assert result["verdict"].startswith(lead) and f"on {main_set}" in result["verdict"]
-    assert f"H {h:.3f} vs I {i:.3f}" in result["verdict"]
+    (hi,) = [
+        t
+        for t in result["paired_tests"]
+        if (t["set"], t["a"], t["b"], t["style"]) == (main_set, "H", "I", "answer")
+    ]
+    assert hi["role"] == "primary" and hi["seeds"] == 2 and hi["p_value"] is None and hi["ci_low"] is None
+    assert result["verdict"].startswith(f"Too few training seeds to judge H vs I on {main_set}")
+    assert (
+        f"H {h:.3f} vs I {i:.3f}" in result["verdict"]
+        and f"{hi['question_ci_low']:+.3f}" in result["verdict"]
+    )
+    roles = {
+        (t["a"], t["b"]): t["role"]
+        for t in result["paired_tests"]
+        if t["set"] == main_set and t["style"] == "answer"
+    }
+    assert roles[("S", "I")] == roles[("mix-0.25", "S")] == "secondary"
     # accuracies and stabilities are whole counts over a known n (k / n, rounded to 4 decimals): the
     # main set's first 100 questions (curve) or 200 (stability), the 4 trained items (intervene.size)
     n_main = result["base"][main_set]["n"]
@@ -121,7 +134,7 @@ def test_run_command_writes_the_report(tmp_path, capsys):
     html = (out / "report" / "report.html").read_text()
     for section in SECTIONS:
         assert f'id="{section}"' in html
-    assert html.count("data:image/png;base64,") == 5
+    assert html.count("data:image/png;base64,") == 6  # with the dose-response over the mixtures
     assert "<script" not in html
     summary = json.loads((out / "analysis" / "summary.json").read_text())
     assert set(summary["stage_seconds"]) >= {"world", "probe", "train", "evaluate", "total"}

@@ -69,7 +69,7 @@ def consistency_scatter(result: dict[str, Any], rows: list[dict[str, Any]]) -> s
     pc = result.get("partial_correlation")
     title = "consistency vs accuracy"
     if pc and pc.get("r") == pc.get("r"):
-        title += f"\npartial r = {pc['r']:.2f} (controlling base accuracy), p = {pc['p_value']:.3g}"
+        title += f"\nr within test sets = {pc['r']:.2f}, p = {pc['p_value']:.3g}"
     ax.set_title(title, fontsize=9)
     ax.set_xlabel("Spearman(base, tuned) option distributions")
     ax.set_ylabel("tuned accuracy")
@@ -138,4 +138,30 @@ def token_shift(result: dict[str, Any]) -> str:
         ax.set_title(f"{'answer token' if part == 'answer' else 'other tokens'} ({s})", fontsize=9)
     axes[0].set_ylabel("fraction of tokens")
     axes[1].legend(fontsize=7)
+    return _png(fig)
+
+
+def dose_response(result: dict[str, Any]) -> str | None:
+    """Accuracy against the share of self-aligning targets among I's items (I = 0, nested mixtures,
+    S = 1): each seed's line, the mean with its 95% t interval, the slope test in the title."""
+    dr = result.get("dose_response")
+    if not dr:
+        return None
+    r, acc = dr["r"], dr["accuracy"]
+    fig, ax = plt.subplots(figsize=(5.2, 3.4))
+    for i in range(len(acc[0]["values"])):
+        ax.plot(r, [a["values"][i] for a in acc], color="#bbb", lw=0.8, label="one seed" if i == 0 else None)
+    means = [a["mean"] for a in acc]
+    lo = [a["ci"][0] if a.get("ci") else a["mean"] for a in acc]
+    hi = [a["ci"][1] if a.get("ci") else a["mean"] for a in acc]
+    ax.fill_between(r, lo, hi, color="#4c78a8", alpha=0.2, lw=0)
+    ax.plot(r, means, "o-", color="#4c78a8", label="mean over seeds")
+    for x, g, m in zip(r, dr["groups"], means, strict=True):
+        ax.annotate(g, (x, m), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=7)
+    p = f"p = {dr['p_value']:.3g}" if dr["p_value"] is not None else f"{dr['seeds']} seed(s): no test"
+    ax.set_title(f"{dr['set']}: slope {dr['slope']:+.3f} per unit of r ({p})", fontsize=9)
+    ax.set_xlabel("share of I's items with the model's own answer as target (r)")
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(0, 1.03)
+    ax.legend(fontsize=7)
     return _png(fig)

@@ -85,6 +85,7 @@ def write_report(run: RunFolder | str | Path) -> dict[str, Path]:
             "loss": figures.loss_curves(result),
             "coverage": figures.coverage_bars(result["probe"]),
             "shift": figures.token_shift(result),
+            "dose": figures.dose_response(result),
         },
         "drilldown": drilldown(run, result),
         "manifest": read_json(run.manifest),
@@ -96,6 +97,17 @@ def write_report(run: RunFolder | str | Path) -> dict[str, Path]:
     atomic_write_text(paths["html"], html)
     atomic_write_text(paths["markdown"], markdown(result, sets))
     return paths
+
+
+def _p(p: float | None) -> str:
+    return "–" if p is None else f"{p:.3g}"
+
+
+def _ci(t: dict[str, Any]) -> str:
+    """The interval over seeds, or (in parentheses) the question-level one when seeds are too few."""
+    if t["ci_low"] is not None:
+        return f"[{t['ci_low']:+.3f}, {t['ci_high']:+.3f}]"
+    return f"({t['question_ci_low']:+.3f}, {t['question_ci_high']:+.3f}) questions only"
 
 
 def markdown(result: dict[str, Any], sets: list[str]) -> str:
@@ -113,20 +125,30 @@ def markdown(result: dict[str, Any], sets: list[str]) -> str:
         lines.append(
             f"| {k} | " + " | ".join(_fmt_acc(table[k].get(s, {}).get("accuracy")) for s in sets) + " |"
         )
-    lines += ["", "## Paired tests (H minus group, questions paired within seeds)", ""]
-    lines += ["| set | style | group | difference | 95% CI | p |", "| --- | --- | --- | --- | --- | --- |"]
+    lines += ["", "## Group contrasts (within seeds, inferred over seeds; secondaries Holm-adjusted)", ""]
+    lines += ["| role | set | style | contrast | seeds | difference | 95% CI | p | Holm p |"]
+    lines += ["| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for t in result["paired_tests"]:
         lines.append(
-            f"| {t['set']} | {t['style']} | {t['b']} | {t['difference']:+.3f} | "
-            f"[{t['ci_low']:+.3f}, {t['ci_high']:+.3f}] | {t['p_value']:.3g} |"
+            f"| {t['role']} | {t['set']} | {t['style']} | {t['a']} - {t['b']} | {t['seeds']} | "
+            f"{t['difference']:+.3f} | {_ci(t)} | {_p(t['p_value'])} | {_p(t.get('p_holm'))} |"
         )
-    pc = result.get("partial_correlation")
+    dr = result.get("dose_response")
+    if dr:
+        accs = ", ".join(f"{g} {a['mean']:.3f}" for g, a in zip(dr["groups"], dr["accuracy"], strict=True))
+        lines += ["", f"Dose-response on {dr['set']} ({accs}): slope {dr['slope']:+.3f} per unit of r, "
+                  f"p = {_p(dr['p_value'])} over {dr['seeds']} seed(s)."]  # fmt: skip
+    pc, bw = result.get("partial_correlation"), result.get("base_wrong_correlation")
     if pc:
+        per = "; ".join(f"{k} {v['r']:.3f} (n {v['n']})" for k, v in pc["per_stratum"].items())
         lines += [
             "",
-            "Partial correlation of consistency (Spearman) with tuned accuracy, controlling for base "
-            f"accuracy: r = {pc['r']:.3f}, permutation p = {pc['p_value']:.3g} (n = {pc['n']}; "
-            f"the paper's form: {pc['paper_spearman']:.3f}).",
+            f"Consistency (Spearman with the base) vs tuned accuracy within test sets: r = {pc['r']:.3f}, "
+            f"p = {pc['p_value']:.3g} (n = {pc['n']}; per set: {per}; the paper's pooled form: "
+            f"{pc['paper_spearman']:.3f}).",
         ]
+    if bw:
+        r, p, n = bw["r"], bw["p_value"], bw["n"]
+        lines.append(f"On the questions the base model got wrong: r = {r:.3f}, p = {p:.3g} (n = {n}).")
     lines += ["", "## Stage times (s)", "", ", ".join(f"{k} {v}" for k, v in result["stage_seconds"].items())]
     return "\n".join(lines) + "\n"

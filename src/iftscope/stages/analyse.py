@@ -9,6 +9,8 @@ import io
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from iftscope.analyse.correlation import base_wrong_rows
+from iftscope.analyse.inference import ContrastsConfig
 from iftscope.analyse.tables import summarise_study
 from iftscope.runfolder import Job, RunFolder
 from iftscope.runs import atomic_write_json, atomic_write_text, read_json, read_jsonl
@@ -19,6 +21,7 @@ def analyse_stage(
     runs: Sequence[dict[str, Any]],
     style: str,
     provenance: Callable[[], dict[str, Any]] = dict,
+    contrasts: ContrastsConfig | None = None,
 ) -> dict[str, Any]:
     """`runs`: one dict per job (group, style, seed, metrics, train); `style` is the headline's;
     `provenance()` (stage times and clocks, asked for once the analysis is computed) is stored with
@@ -29,11 +32,29 @@ def analyse_stage(
             return None
         return {r["question_id"]: r["correct"] for r in read_jsonl(run.eval_records(key, test_set))}
 
-    result, rows = summarise_study(runs, read_json(run.eval("base") / "metrics.json"), correct, style)
+    base = read_json(run.eval("base") / "metrics.json")
+    wrong = base_wrong_rows(
+        {s: read_jsonl(run.eval_records("base", s)) for s in base}, _records(run, runs, base)
+    )
+    result, rows = summarise_study(runs, base, correct, style, contrasts, wrong)
     result = {**result, "probe": read_json(run.probe / "summary.json"), **provenance()}
     atomic_write_text(run.runs_csv, _csv(rows))
     atomic_write_json(run.summary, result)
     return result
+
+
+def _records(run: RunFolder, runs: Sequence[dict[str, Any]], sets) -> list[dict[str, Any]]:
+    """Every job's records per test set, as analyse.correlation.base_wrong_rows takes them."""
+    out = []
+    for r in runs:
+        job = Job(r["seed"], r["group"], r["style"])
+        for s in sets:
+            if run.eval_records(job, s).exists():
+                records = read_jsonl(run.eval_records(job, s))
+                out.append(
+                    {"group": job.group, "style": job.style, "seed": job.seed, "set": s, "records": records}
+                )
+    return out
 
 
 def finished_runs(run: RunFolder) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from iftscope.analyse.inference import ContrastsConfig
 from iftscope.intervene.groups import InterveneConfig
 from iftscope.intervene.render import RenderConfig
 from iftscope.microworld.stage import WorldStageConfig
@@ -59,6 +60,7 @@ class StudyConfig:
     eval_batch_size: int = 256  # sequences per forward pass when scoring (lower it for 7B models)
     launch: LaunchConfig = field(default_factory=LaunchConfig)  # training on several GPUs/processes
     cache: CacheConfig = field(default_factory=CacheConfig)  # the probe's score cache
+    contrasts: ContrastsConfig = field(default_factory=ContrastsConfig)  # the group differences tested
     generation_questions: int = 64  # generation mode and token shift on this many main-set questions
     curve_questions: int = 100  # QA accuracy during training on this many main-set questions (0 = off)
     curve_points: int = 6  # ... at this many evenly spaced steps

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from iftscope.analyse.inference import parse_contrast
 from iftscope.study.config import DataConfig, LaunchConfig, StudyConfig
 
 __all__ = ["DataConfig", "LaunchConfig", "RecipeError", "StudyConfig", "build", "load_recipe", "to_dict"]
@@ -140,7 +141,14 @@ def load_recipe(path: str | Path | None, overrides: list[str] = ()) -> tuple[Stu
                 f"{block} from `seeds` (e.g. seeds=[{seed}])"
             )
     raw = _merge(_read(SHIPPED / "default.yaml"), own)
-    return build(StudyConfig, raw, where), raw
+    cfg = build(StudyConfig, raw, where)
+    for i, text in enumerate((cfg.contrasts.primary, *cfg.contrasts.secondary)):
+        try:
+            parse_contrast(text)
+        except ValueError as e:
+            key = "contrasts.primary" if i == 0 else f"contrasts.secondary[{i - 1}]"
+            raise RecipeError(f"{where}: {key}: {e}") from e
+    return cfg, raw
 
 
 def to_dict(cfg: Any) -> Any:

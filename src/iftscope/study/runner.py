@@ -79,7 +79,7 @@ class Study:
         clock.seconds.update({**times, "evaluate": round(t_base + times["evaluate"], 1)})
         clock.seconds = {k: clock.seconds[k] for k in _SECONDS_ORDER if k in clock.seconds}
         with clock.stage("analysis"):
-            return analyse_stage(run, runs, cfg.render.styles[0], clock.provenance)
+            return analyse_stage(run, runs, cfg.render.styles[0], clock.provenance, cfg.contrasts)
 
     def probe(self, inputs: StudyInputs):
         """What the base model knows (probe/), through the score cache."""
