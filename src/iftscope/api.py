@@ -50,6 +50,9 @@ def run_study(
         cfg = recipe
     else:
         cfg, _ = load_recipe(shipped(None if recipe is None else str(recipe)), list(overrides))
+    from iftscope.study.validate import check_recipe
+
+    check_recipe(cfg, str(recipe) if recipe is not None and not isinstance(recipe, StudyConfig) else "recipe")
     out = Path(out) if out is not None else Path("runs") / cfg.name
     Study(cfg, out, progress=progress).run()
     if report:

@@ -10,12 +10,18 @@ def run(args: argparse.Namespace) -> int:
     from iftscope.report.render import write_report
     from iftscope.study.recipe import load_recipe, shipped
     from iftscope.study.runner import Study
+    from iftscope.study.validate import check_recipe
 
     recipe, overrides = args.recipe, list(args.overrides)
     if recipe is not None and "=" in recipe and not Path(recipe).exists():
         overrides.insert(0, recipe)  # `iftscope run train.steps=100`: no recipe, only overrides
         recipe = None
     cfg, _ = load_recipe(shipped(recipe), overrides)
+    check_recipe(cfg, str(recipe or "recipe"))  # every problem at once, before any work
+    if args.check:
+        styles = ", ".join(cfg.render.styles)
+        print(f"recipe {recipe or 'default'}: OK ({len(cfg.seeds)} seed(s), styles {styles})")
+        return 0
     out = args.out or Path("runs") / cfg.name
     result = Study(cfg, out, progress=not args.quiet).run()
     paths = write_report(out)
@@ -43,5 +49,8 @@ def register(sub) -> None:
     )
     p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.steps=200")
     p.add_argument("--out", type=Path, help="run folder (default: runs/<recipe name>)")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--check", action="store_true", help="only check the recipe (values, names, files) and exit"
+    )
     p.set_defaults(func=run)

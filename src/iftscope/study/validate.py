@@ -1,0 +1,184 @@
+"""Check a whole recipe before any work starts, and list every problem at once.
+
+Types and unknown keys are caught when the recipe is read (study.recipe); this checks values:
+ranges, names (formats, styles, templates, groups), files (data files that load, a model folder that
+holds a config, safetensors weights and a tokenizer, or a name that looks like a hub id) and
+combinations (a k-shot format needs demonstrations). `iftscope run --check RECIPE` runs only this.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from iftscope.study.config import StudyConfig
+
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+FIXED_GROUPS = ("H", "I", "S", "I-context", "unknown-gold", "counterfactual")
+
+
+def check_recipe(cfg: StudyConfig, where: str = "recipe") -> None:
+    """Raise RecipeError listing every problem, or return when the recipe can run."""
+    from iftscope.study.recipe import RecipeError
+
+    found = problems(cfg)
+    if found:
+        lines = "\n".join(f"  - {p}" for p in found)
+        raise RecipeError(f"{where}: {len(found)} problem(s), nothing was run:\n{lines}")
+
+
+def problems(cfg: StudyConfig) -> list[str]:
+    """Every problem with the recipe's values, as `key: what is wrong (what is allowed)`."""
+    out: list[str] = []
+    for check in (_study, _train, _intervene, _render, _probe, _data):
+        check(cfg, out.append)
+    return out
+
+
+def _need(ok: bool, say: Callable[[str], None], message: str) -> None:
+    if not ok:
+        say(message)
+
+
+def _study(cfg: StudyConfig, say) -> None:
+    _need(len(cfg.seeds) > 0, say, "seeds: empty (list at least one training seed, e.g. [0, 1, 2])")
+    _need(len(set(cfg.seeds)) == len(cfg.seeds), say, f"seeds: {list(cfg.seeds)} repeats a seed")
+    from iftscope.models.load import DTYPES
+
+    _need(cfg.dtype in DTYPES, say, f"dtype: {cfg.dtype!r} (allowed: {', '.join(DTYPES)})")
+    for key in ("workers", "generation_questions", "curve_questions", "curve_points"):
+        _need(getattr(cfg, key) >= 0, say, f"{key}: {getattr(cfg, key)} (must be >= 0)")
+    _need(cfg.eval_batch_size >= 1, say, f"eval_batch_size: {cfg.eval_batch_size} (must be >= 1)")
+    _need(cfg.launch.processes >= 1, say, f"launch.processes: {cfg.launch.processes} (must be >= 1)")
+    known = set(FIXED_GROUPS) | {f"mix-{r:g}" for r in cfg.intervene.mixtures}
+    for key in ("groups", "skip_groups"):
+        for g in getattr(cfg, key):
+            _need(g in known, say, f"{key}: unknown group {g!r} (groups: {', '.join(sorted(known))})")
+
+
+def _train(cfg: StudyConfig, say) -> None:
+    t = cfg.train
+    _need(t.lr > 0, say, f"train.lr: {t.lr} (must be > 0)")
+    _need(t.steps >= 1 or t.epochs > 0, say, f"train.steps: {t.steps} (must be >= 1, or train.epochs > 0)")
+    _need(t.epochs >= 0, say, f"train.epochs: {t.epochs} (must be >= 0)")
+    _need(t.batch_size >= 1, say, f"train.batch_size: {t.batch_size} (must be >= 1)")
+    micro = t.micro_batch_size
+    _need(micro >= 0, say, f"train.micro_batch_size: {micro} (must be >= 0; 0 = no accumulation)")
+    if micro > 0 and t.batch_size >= 1:
+        _need(
+            t.batch_size % micro == 0,
+            say,
+            f"train.micro_batch_size: {micro} does not divide batch_size {t.batch_size}",
+        )
+    _need(t.warmup >= 0, say, f"train.warmup: {t.warmup} (must be >= 0)")
+    _need(0 <= t.warmup_ratio < 1, say, f"train.warmup_ratio: {t.warmup_ratio} (must be in [0, 1))")
+    _need(
+        t.schedule in ("linear", "cosine"), say, f"train.schedule: {t.schedule!r} (allowed: linear, cosine)"
+    )
+    _need(not t.lora or t.lora_r >= 1, say, f"train.lora_r: {t.lora_r} (must be >= 1)")
+    _need(t.max_length >= 1, say, f"train.max_length: {t.max_length} (must be >= 1)")
+    _need(t.checkpoint_every >= 0, say, f"train.checkpoint_every: {t.checkpoint_every} (must be >= 0)")
+
+
+def _intervene(cfg: StudyConfig, say) -> None:
+    iv = cfg.intervene
+    _need(0 < iv.confidence < 1, say, f"intervene.confidence: {iv.confidence} (must be in (0, 1))")
+    for i, r in enumerate(iv.mixtures):
+        _need(0 <= r <= 1, say, f"intervene.mixtures[{i}]: {r} (must be in [0, 1])")
+    _need(iv.size is None or iv.size >= 1, say, f"intervene.size: {iv.size} (must be >= 1, or null)")
+
+
+def _render(cfg: StudyConfig, say) -> None:
+    from iftscope.intervene.render import STYLES, TEMPLATES
+
+    r = cfg.render
+    _need(r.template in TEMPLATES, say, f"render.template: {r.template!r} (allowed: {', '.join(TEMPLATES)})")
+    _need(len(r.styles) > 0, say, "render.styles: empty (list at least one, e.g. [answer])")
+    for i, s in enumerate(r.styles):
+        _need(s in STYLES, say, f"render.styles[{i}]: {s!r} (allowed: {', '.join(STYLES)})")
+
+
+def _probe(cfg: StudyConfig, say) -> None:
+    from iftscope.probe.formats import FORMATS
+    from iftscope.probe.knowledge import DEMO_CHOICES, KNOWN_RULES
+
+    p, names = cfg.probe, ", ".join(FORMATS)
+    for key, name in (("probe.format", p.format), ("eval_format", cfg.eval_format)):
+        _need(name in FORMATS, say, f"{key}: {name!r} (allowed: {names})")
+    if p.format in FORMATS and FORMATS[p.format].zero_shot_only:
+        _need(
+            p.shots == 0,
+            say,
+            f"probe.shots: {p.shots} (format {p.format} scores statements zero-shot: use 0)",
+        )
+    _need(p.shots >= 0, say, f"probe.shots: {p.shots} (must be >= 0)")
+    _need(p.demos in DEMO_CHOICES, say, f"probe.demos: {p.demos!r} (allowed: {', '.join(DEMO_CHOICES)})")
+    _need(
+        p.known_rule in KNOWN_RULES,
+        say,
+        f"probe.known_rule: {p.known_rule!r} (allowed: {', '.join(KNOWN_RULES)})",
+    )
+    _need(0 < p.known_threshold <= 1, say, f"probe.known_threshold: {p.known_threshold} (must be in (0, 1])")
+    _need(
+        p.normalise in ("sum", "char", "token"),
+        say,
+        f"probe.normalise: {p.normalise!r} (allowed: sum, char, token)",
+    )
+    for key in ("demo_sets", "permutations", "batch_questions"):
+        _need(getattr(p, key) >= 1, say, f"probe.{key}: {getattr(p, key)} (must be >= 1)")
+
+
+def _data(cfg: StudyConfig, say) -> None:
+    d = cfg.data
+    if d.model is None:
+        return
+    _model(d.model, say)
+    _need(len(d.ift) > 0, say, "data.ift: empty (the question files the groups are drawn from)")
+    _need(len(d.tests) > 0, say, "data.tests: empty (name -> question file, e.g. {HOMO: test.jsonl})")
+    files = [(f"data.ift[{i}]", p) for i, p in enumerate(d.ift)] + [
+        (f"data.pool[{i}]", p) for i, p in enumerate(d.pool)
+    ]
+    files += [(f"data.tests.{name}", p) for name, p in d.tests.items()]
+    for key, path in files:
+        _questions(key, path, say)
+
+
+def _model(name: str, say) -> None:
+    """A local folder with a config, safetensors weights and a tokenizer, or a hub id."""
+    path = Path(name)
+    if not path.exists():
+        looks_local = name.startswith((".", "/", "~")) or name.count("/") != 1 or not HUB_ID.match(name)
+        _need(not looks_local, say, f"data.model: {name}: no such folder, and not a hub id (owner/name)")
+        return
+    if not path.is_dir():
+        say(f"data.model: {name}: not a folder")
+        return
+    has = {p.name for p in path.iterdir()}
+    _need("config.json" in has, say, f"data.model: {name}: no config.json")
+    _need(
+        any(n.endswith(".safetensors") for n in has),
+        say,
+        f"data.model: {name}: no *.safetensors weights (only safetensors are loaded)",
+    )
+    tokenizer = {"tokenizer.json", "tokenizer.model", "tokenizer_config.json", "vocab.json"}
+    _need(
+        bool(has & tokenizer), say, f"data.model: {name}: no tokenizer files ({', '.join(sorted(tokenizer))})"
+    )
+
+
+def _questions(key: str, path: str, say) -> None:
+    """The file exists and passes `iftscope data check`'s validation."""
+    from iftscope.data.check import check_files
+
+    if not Path(path).exists():
+        say(f"{key}: {path}: no such file")
+        return
+    try:
+        report = check_files([path])
+    except (ValueError, OSError) as e:
+        say(f"{key}: {path}: {e}")
+        return
+    for f in report.files:
+        for problem in f.errors[:3]:
+            say(f"{key}: {problem}")
