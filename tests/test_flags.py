@@ -93,3 +93,22 @@ def test_a_malformed_contrast_is_refused_when_the_recipe_loads():
         load_recipe(None, ["contrasts.secondary=[H vs S, S-I]"])
     cfg, _ = load_recipe(None, ["contrasts.primary=S vs I"])
     assert cfg.contrasts.primary == "S vs I"
+
+
+def test_interrupts_and_internal_errors(monkeypatch, capsys):
+    from iftscope.commands import data
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(data, "check", interrupted)
+    assert main(["data", "check", "x"]) == 130
+    assert "iftscope data check: interrupted; run the same command again to resume" in capsys.readouterr().err
+
+    def bug(args):
+        raise ZeroDivisionError("oops")
+
+    monkeypatch.setattr(data, "check", bug)
+    assert main(["data", "check", "x"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "ZeroDivisionError: oops" in err and "internal error" in err

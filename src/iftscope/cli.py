@@ -1,7 +1,8 @@
 """The `iftscope` command: one subcommand per stage (commands/), each calling the stage layer.
 
-User errors (bad files, values, recipes) end in one clear line and exit code 2; `--debug` shows
-the traceback instead.
+User errors (bad files, values, recipes) end in one clear line and exit code 2, Ctrl-C in one
+line and exit code 130 (a rerun resumes); `--debug` shows the traceback instead. Anything else is a
+bug: its traceback is shown, with a line asking to report it (exit 1).
 """
 
 from __future__ import annotations
@@ -42,14 +43,29 @@ def main(argv: list[str] | None = None) -> int:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # our own bars say what is happening; theirs are noise
+    command = " ".join(x for x in (args.command, getattr(args, "data_command", None)) if x)
     try:
         return args.func(args)
     except _user_errors() as e:
         if args.debug:
             raise
-        command = " ".join(x for x in (args.command, getattr(args, "data_command", None)) if x)
         print(f"iftscope {command}: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print(f"iftscope {command}: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    except Exception:
+        import traceback
+
+        traceback.print_exc()
+        print(
+            f"iftscope {command}: internal error (a bug in iftscope {__version__}, not in your input): "
+            "please report it with the command and the traceback above",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":
