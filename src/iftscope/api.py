@@ -69,7 +69,8 @@ def analyse_run(folder: str | Path, report: bool = True) -> StudyResult:
     runs, old = finished_runs(run), read_json(run.summary)
     cfg, _ = load_recipe(run.recipe)
     kept: dict[str, Any] = {k: old[k] for k in ("stage_seconds", "stage_clock") if k in old}
-    analyse_stage(run, runs, cfg.render.styles[0], lambda: kept, cfg.contrasts)
-    if report:
-        write_report(run)
+    with run.lock():
+        analyse_stage(run, runs, cfg.render.styles[0], lambda: kept, cfg.contrasts)
+        if report:
+            write_report(run)
     return load_run(run.root)

@@ -34,8 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from iftscope.data import DataValidationError
+    from iftscope.runfolder import RunFolderBusy
 
-    return (DataValidationError, ValueError, FileNotFoundError, NotADirectoryError, PermissionError, OSError)
+    return (DataValidationError, RunFolderBusy, ValueError, FileNotFoundError, PermissionError, OSError)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,7 @@
     eval/base/, eval/<job>/           records-<set>.jsonl and metrics.json per model
     analysis/                         runs.csv, summary.json
     report/                           report.html, summary.md
+    .lock, .lock.holder               held by the process working in the folder (host, pid)
 
 A stage is done when its last-written file exists (each stage writes that file atomically, last),
 so a killed run resumes with the results an uninterrupted run would give. Nothing else in the
@@ -17,6 +18,10 @@ package spells a path inside a run folder.
 
 from __future__ import annotations
 
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,3 +136,35 @@ class RunFolder:
     @property
     def report(self) -> Path:
         return self.root / "report"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.root / ".lock"
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the run folder for this process: a second study (or analysis) on the same folder is
+        refused with the holder's host and pid. The lock is the operating system's, so a holder that
+        died has released it and the next run takes it over."""
+        from filelock import FileLock, Timeout
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        holder = self.root / ".lock.holder"
+        lock = FileLock(str(self.lock_file), timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            who = holder.read_text(encoding="utf-8").strip() if holder.exists() else "another process"
+            raise RunFolderBusy(
+                f"{self.root} is in use by {who}; wait for it, or use another --out"
+            ) from None
+        try:
+            holder.write_text(f"{socket.gethostname()} pid {os.getpid()}\n", encoding="utf-8")
+            yield
+        finally:
+            holder.unlink(missing_ok=True)
+            lock.release()
+
+
+class RunFolderBusy(RuntimeError):
+    """Another process holds the run folder."""

@@ -62,8 +62,9 @@ def analyse(args: argparse.Namespace) -> int:
     old = read_json(run.summary)
     cfg, _ = load_recipe(run.recipe)
     kept = {k: old[k] for k in ("stage_seconds", "stage_clock") if k in old}
-    result = analyse_stage(run, runs, cfg.render.styles[0], lambda: kept, cfg.contrasts)
-    paths = write_report(run)
+    with run.lock():
+        result = analyse_stage(run, runs, cfg.render.styles[0], lambda: kept, cfg.contrasts)
+        paths = write_report(run)
     print(result["verdict"])
     print(f"report: {paths['html']}")
     return 0

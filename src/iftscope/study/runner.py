@@ -62,6 +62,10 @@ class Study:
 
     def run(self) -> dict[str, Any]:
         """Every stage in order; returns the analysis (also in analysis/summary.json)."""
+        with self.run_dir.lock():
+            return self._run()
+
+    def _run(self) -> dict[str, Any]:
         cfg, run, clock = self.cfg, self.run_dir, StageClock()
         write_manifest(run, cfg)
         with clock.stage("world", "world"):
