@@ -115,6 +115,10 @@ def test_study_end_to_end_and_resume(tmp_path, monkeypatch):
     monkeypatch.setattr(jobs, "evaluate_job", original)
     resumed = Study(cfg, tmp_path / "b", progress=False).run()
     assert resumed["table"] == table
+    # `iftscope analyse` lists the jobs group by group, the study seed by seed: the same results
+    from iftscope.api import analyse_run
+
+    assert _without_clocks(analyse_run(tmp_path / "a", report=False).summary) == _without_clocks(result)
     assert _without_clocks(resumed) == _without_clocks(result)  # every number, to the last bit
     assert (tmp_path / "b" / "analysis" / "runs.csv").read_text() == (
         tmp_path / "a" / "analysis" / "runs.csv"
@@ -141,7 +145,13 @@ def test_run_command_writes_the_report(tmp_path, capsys):
     assert main(["run", "nope.yaml"]) == 2 and "no such recipe" in capsys.readouterr().err
 
     # the evaluation and analysis stages alone
+    before = json.loads((out / "analysis" / "summary.json").read_text())
+    csv_before = (out / "analysis" / "runs.csv").read_text()
     assert main(["analyse", str(out)]) == 0 and "report:" in capsys.readouterr().out
+    # `iftscope analyse` lists the jobs in another order than the study did: the same results
+    after = json.loads((out / "analysis" / "summary.json").read_text())
+    assert _without_clocks(after) == _without_clocks(before)
+    assert (out / "analysis" / "runs.csv").read_text() == csv_before
     kh = tmp_path / "kh.jsonl"
     world_qs = [json.loads(x) for x in (out / "world" / "questions.jsonl").read_text().splitlines()]
     kh.write_text("".join(json.dumps(q) + "\n" for q in world_qs if q["metadata"]["split"] == "known_test"))

@@ -13,7 +13,7 @@ BAD = [
     ("seeds=[1,1]", "seeds: [1, 1] repeats a seed"),
     ("train.batch_size=0", "train.batch_size: 0 (must be >= 1)"),
     ("train.micro_batch_size=5", "train.micro_batch_size: 5 does not divide batch_size 32"),
-    ("intervene.confidence=1.5", "intervene.confidence: 1.5 (must be in (0, 1))"),
+    ("intervene.confidence=1.5", "intervene.confidence: 1.5 (must be in [0, 1))"),
     ("intervene.mixtures=[0.5,2.0]", "intervene.mixtures[1]: 2.0 (must be in [0, 1])"),
     ("render.styles=[]", "render.styles: empty"),
     ("render.styles=[answer,shouted]", "render.styles[1]: 'shouted'"),

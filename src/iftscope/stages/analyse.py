@@ -32,6 +32,9 @@ def analyse_stage(
             return None
         return {r["question_id"]: r["correct"] for r in read_jsonl(run.eval_records(key, test_set))}
 
+    # one order whoever calls (the study in plan order, `iftscope analyse` from summary.json): the
+    # tables, runs.csv and the permutation tests do not depend on how the jobs were listed
+    runs = sorted(runs, key=lambda r: (r["seed"], r["group"], r["style"]))
     base = read_json(run.eval("base") / "metrics.json")
     wrong = base_wrong_rows(
         {s: read_jsonl(run.eval_records("base", s)) for s in base}, _records(run, runs, base)

@@ -83,7 +83,7 @@ def _train(cfg: StudyConfig, say) -> None:
 
 def _intervene(cfg: StudyConfig, say) -> None:
     iv = cfg.intervene
-    _need(0 < iv.confidence < 1, say, f"intervene.confidence: {iv.confidence} (must be in (0, 1))")
+    _need(0 <= iv.confidence < 1, say, f"intervene.confidence: {iv.confidence} (must be in [0, 1))")
     for i, r in enumerate(iv.mixtures):
         _need(0 <= r <= 1, say, f"intervene.mixtures[{i}]: {r} (must be in [0, 1])")
     _need(iv.size is None or iv.size >= 1, say, f"intervene.size: {iv.size} (must be >= 1, or null)")
