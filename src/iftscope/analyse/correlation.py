@@ -136,8 +136,13 @@ def stratified_correlation(
         "blocked": blocked,
         "method": "Spearman within strata (n-weighted), permuted within strata" + " and blocks" * blocked,
     }
-    if not groups:
-        return out
+    if groups:
+        out.update(_permutation_test(x, y, strata, blocks, groups, n_perm, seed))
+    return out
+
+
+def _permutation_test(x, y, strata, blocks, groups: dict, n_perm: int, seed: int) -> dict[str, Any]:
+    """r, p_value, n and per_stratum of stratified_correlation, from the usable strata `groups`."""
     idx = np.concatenate(list(groups.values()))
     zx = np.concatenate([_within_z(x[g]) for g in groups.values()])
     zy = np.concatenate([_within_z(y[g]) for g in groups.values()])
@@ -146,13 +151,12 @@ def stratified_correlation(
     perm = _permutations(cells, len(idx), n_perm, np.random.default_rng(seed))
     products = zx[perm] * zy  # (n_perm, n): the null draws of zx * zy, row by row
     bounds = np.cumsum([0] + [len(g) for g in groups.values()])
+    per = {}
     for s, lo, hi in zip(groups, bounds[:-1], bounds[1:], strict=True):
         r_s = float(np.mean(zx[lo:hi] * zy[lo:hi]))
-        null_s = products[:, lo:hi].mean(axis=1)
-        out["per_stratum"][str(s)] = {"r": r_s, "p": _p_two_sided(r_s, null_s), "n": int(hi - lo)}
+        per[str(s)] = {"r": r_s, "p": _p_two_sided(r_s, products[:, lo:hi].mean(axis=1)), "n": int(hi - lo)}
     r = float(np.mean(zx * zy))
-    out.update(r=r, p_value=_p_two_sided(r, products.mean(axis=1)), n=len(idx))
-    return out
+    return {"r": r, "p_value": _p_two_sided(r, products.mean(axis=1)), "n": len(idx), "per_stratum": per}
 
 
 def correlation_from_rows(
