@@ -61,7 +61,8 @@ def test_mean_ci_and_paired_bootstrap():
     ci = mean_ci([1.0, 2.0, 3.0])
     half = 4.302652729911275 / math.sqrt(3)  # t(0.975, 2) * sd 1 / sqrt(3)
     assert ci["mean"] == 2.0 and ci["ci"] == pytest.approx([2 - half, 2 + half])
-    assert mean_ci([0.5])["ci"] is None
+    assert mean_ci([0.5])["ci"] is None and mean_ci([0.5, 0.7])["ci"] is None  # too few seeds
+    assert mean_ci([0.5, 0.7], min_n=2)["ci"] is not None
     same = paired_bootstrap([1, 0, 1, 0], [1, 0, 1, 0])
     assert same["difference"] == 0.0 and same["p_value"] == 1.0
     better = paired_bootstrap([1] * 50, [0] * 50)

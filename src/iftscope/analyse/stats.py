@@ -13,15 +13,16 @@ import numpy as np
 from scipy import stats
 
 
-def mean_ci(values: Sequence[float], level: float = 0.95) -> dict[str, Any]:
-    """Mean and Student-t interval over seeds (no interval from a single value)."""
+def mean_ci(values: Sequence[float], level: float = 0.95, min_n: int = 3) -> dict[str, Any]:
+    """Mean and Student-t interval over seeds; none from fewer than `min_n` values (a t interval
+    over 2 seeds has 1 degree of freedom: not an interval to act on)."""
     v = np.asarray(values, float)
     out: dict[str, Any] = {
         "mean": float(v.mean()) if len(v) else float("nan"),
         "values": v.tolist(),
         "n": len(v),
     }
-    if len(v) >= 2:
+    if len(v) >= max(2, min_n):
         half = stats.t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
         out["ci"] = [float(v.mean() - half), float(v.mean() + half)]
     else:
