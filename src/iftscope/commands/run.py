@@ -7,9 +7,7 @@ from pathlib import Path
 
 
 def run(args: argparse.Namespace) -> int:
-    from iftscope.report.render import write_report
     from iftscope.study.recipe import load_recipe, shipped
-    from iftscope.study.runner import Study
     from iftscope.study.validate import check_recipe
 
     recipe, overrides = args.recipe, list(args.overrides)
@@ -22,8 +20,12 @@ def run(args: argparse.Namespace) -> int:
         styles = ", ".join(cfg.render.styles)
         print(f"recipe {recipe or 'default'}: OK ({len(cfg.seeds)} seed(s), styles {styles})")
         return 0
+    from iftscope.study.runner import Study  # the stages' libraries load after the recipe is checked
+
     out = args.out or Path("runs") / cfg.name
     result = Study(cfg, out, progress=not args.quiet).run()
+    from iftscope.report.render import write_report  # matplotlib: only once there is a report to draw
+
     paths = write_report(out)
     print(result["verdict"])
     print(f"stage times (s): {result['stage_seconds']}")

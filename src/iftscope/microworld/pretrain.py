@@ -17,7 +17,6 @@ from typing import Any
 import torch
 from safetensors.torch import load_model, save_model
 from tqdm.auto import tqdm
-from transformers import get_cosine_schedule_with_warmup
 
 from iftscope.microworld.generator import ATTRIBUTES, FactPrompt, Person
 from iftscope.microworld.lexicon import ASIDES, OPENERS, TEMPLATES
@@ -128,6 +127,8 @@ def pretrain(
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.95)
     )
+    from transformers import get_cosine_schedule_with_warmup  # here: importing it costs seconds
+
     scheduler = get_cosine_schedule_with_warmup(optimizer, cfg.warmup, cfg.steps)
     start, log = 0, []
     if (checkpoint_dir / "trainer_state.pt").exists():

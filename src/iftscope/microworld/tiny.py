@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
 
 
 @dataclass(frozen=True)
@@ -26,7 +25,10 @@ class TinyModelConfig:
 
 def build_model(
     cfg: TinyModelConfig, vocab_size: int, bos_id: int, eos_id: int, pad_id: int, seed: int
-) -> LlamaForCausalLM:
+) -> torch.nn.Module:
+    """A randomly initialised LlamaForCausalLM (transformers is imported here: it takes seconds)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
     config = LlamaConfig(
         vocab_size=vocab_size,
         hidden_size=cfg.hidden,
