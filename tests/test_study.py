@@ -115,6 +115,13 @@ def test_study_end_to_end_and_resume(tmp_path, monkeypatch):
     monkeypatch.setattr(jobs, "evaluate_job", original)
     resumed = Study(cfg, tmp_path / "b", progress=False).run()
     assert resumed["table"] == table
+    # a stage output damaged after it was written is set aside and recomputed, with the same results
+    damaged = tmp_path / "b" / "eval" / "S" / "answer" / "s1" / "metrics.json"
+    damaged.write_text(damaged.read_text()[:50])
+    (tmp_path / "b" / "groups" / "s0" / "summary.json").write_text("{")
+    again = Study(cfg, tmp_path / "b", progress=False).run()
+    assert _without_clocks(again) == _without_clocks(result)
+    assert damaged.with_name("metrics.json.damaged").exists()
     # `iftscope analyse` lists the jobs group by group, the study seed by seed: the same results
     from iftscope.api import analyse_run
 

@@ -80,3 +80,21 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
                 except json.JSONDecodeError as e:
                     raise ValueError(f"{path}:{n}: not valid JSON ({e.msg})") from e
     return rows
+
+
+def read_done(path: str | Path) -> Any | None:
+    """A stage's last-written JSON (its "done" mark), or None when it is missing or damaged. A
+    damaged one (truncated, edited, a disk error) is said so on stderr and renamed aside
+    (`<name>.damaged`), so the stage is recomputed instead of the run ending in a JSON traceback."""
+    import sys
+
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        return read_json(path)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        aside = path.with_name(path.name + ".damaged")
+        os.replace(path, aside)
+        print(f"iftscope: {path} is damaged ({e}); moved to {aside.name}, recomputing", file=sys.stderr)
+        return None

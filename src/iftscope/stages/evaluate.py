@@ -16,7 +16,7 @@ from iftscope.evaluate.qa import score_sets, set_metrics
 from iftscope.models.scorer import HFScorer
 from iftscope.probe.formats import get_format
 from iftscope.probe.knowledge import ProbeConfig
-from iftscope.runs import atomic_write_json, atomic_write_jsonl, read_json, read_jsonl
+from iftscope.runs import atomic_write_json, atomic_write_jsonl, read_done, read_json, read_jsonl
 from iftscope.stages.model import ModelSpec
 from iftscope.types import ProbeRecord, Question
 
@@ -48,8 +48,9 @@ def evaluate_stage(
     """Score `model` on `sets` in `cfg.format`; skipped when OUT/metrics.json exists. Returns the
     metrics as written (fresh and resumed runs read the same JSON back)."""
     out = Path(out)
-    if (out / "metrics.json").exists():
-        return read_json(out / "metrics.json")
+    done = read_done(out / "metrics.json")
+    if done is not None:
+        return done
     scorer = model.scorer(batch_size)
     fmt = get_format(cfg.format).with_tokenizer(scorer.tokenizer)
     records = score_sets(scorer, sets, fmt, cfg, pool)

@@ -11,7 +11,7 @@ from typing import Any
 from iftscope.intervene.groups import InterveneConfig
 from iftscope.intervene.render import RenderConfig
 from iftscope.intervene.stage import run_intervene
-from iftscope.runs import read_json
+from iftscope.runs import read_done, read_json
 from iftscope.stages.model import ModelSpec
 from iftscope.types import ProbeRecord, Question
 
@@ -27,8 +27,9 @@ def intervene_stage(
 ) -> dict[str, Any]:
     """Write OUT/groups.json, OUT/examples/<group>.jsonl and OUT/summary.json; returns the summary."""
     out = Path(out)
-    if (out / "summary.json").exists():
-        return read_json(out / "summary.json")
+    done = read_done(out / "summary.json")
+    if done is not None:
+        return done
     base_model = tokenizer = None
     if "self-explained" in render.styles:
         if base is None:

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from iftscope.runs import read_json
+from iftscope.runs import read_done, read_json
 from iftscope.stages.model import ModelSpec
 from iftscope.train.sft import SFTConfig, resolve, train_sft
 from iftscope.types import Question
@@ -54,7 +54,7 @@ def train_stage(
     if not examples:
         raise ValueError(f"{examples_file}: no examples of style {style!r}")
     cfg = resolve(cfg, len(examples))  # epochs -> steps, warmup ratio -> steps
-    if (out / "train.json").exists():
+    if read_done(out / "train.json") is not None:
         return _finished(out, cfg)
     model, tok = load_model(base.path, dtype=base.dtype, device="cpu")  # accelerate places it
     every = curve.every_for(cfg.steps) if curve else 0
