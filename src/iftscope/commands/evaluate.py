@@ -51,22 +51,11 @@ def evaluate(args: argparse.Namespace) -> int:
 
 def analyse(args: argparse.Namespace) -> int:
     """Redo the analysis and the report of a run folder from its stored outputs."""
-    from iftscope.report.render import write_report
-    from iftscope.runfolder import RunFolder
-    from iftscope.runs import read_json
-    from iftscope.stages.analyse import analyse_stage, finished_runs
-    from iftscope.study.recipe import load_recipe
+    from iftscope.api import analyse_run
 
-    run = RunFolder(args.run)
-    runs = finished_runs(run)
-    old = read_json(run.summary)
-    cfg, _ = load_recipe(run.recipe)
-    kept = {k: old[k] for k in ("stage_seconds", "stage_clock") if k in old}
-    with run.lock():
-        result = analyse_stage(run, runs, cfg.render.styles[0], lambda: kept, cfg.contrasts)
-        paths = write_report(run)
-    print(result["verdict"])
-    print(f"report: {paths['html']}")
+    result = analyse_run(args.run)
+    print(result.verdict)
+    print(f"report: {result.report}")
     return 0
 
 
