@@ -27,18 +27,18 @@ def analyse_stage(
     `provenance()` (stage times and clocks, asked for once the analysis is computed) is stored with
     the results."""
 
-    def correct(key: str, test_set: str) -> dict[str, bool] | None:
-        if not run.eval(key).exists():
-            return None
-        return {r["question_id"]: r["correct"] for r in read_jsonl(run.eval_records(key, test_set))}
-
     # one order whoever calls (the study in plan order, `iftscope analyse` from summary.json): the
     # tables, runs.csv and the permutation tests do not depend on how the jobs were listed
     runs = sorted(runs, key=lambda r: (r["seed"], r["group"], r["style"]))
     base = read_json(run.eval("base") / "metrics.json")
-    wrong = base_wrong_rows(
-        {s: read_jsonl(run.eval_records("base", s)) for s in base}, _records(run, runs, base)
-    )
+    tuned = _records(run, runs, base)  # every job's records, read once for both uses below
+    by_key = {(f"{r['group']}/{r['style']}/s{r['seed']}", r["set"]): r["records"] for r in tuned}
+
+    def correct(key: str, test_set: str) -> dict[str, bool] | None:
+        rows = by_key.get((key, test_set))
+        return None if rows is None else {r["question_id"]: r["correct"] for r in rows}
+
+    wrong = base_wrong_rows({s: read_jsonl(run.eval_records("base", s)) for s in base}, tuned)
     result, rows = summarise_study(runs, base, correct, style, contrasts, wrong)
     result = {**result, "probe": read_json(run.probe / "summary.json"), **provenance()}
     atomic_write_text(run.runs_csv, _csv(rows))
