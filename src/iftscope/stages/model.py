@@ -30,3 +30,13 @@ class ModelSpec:
 
     def with_adapter(self, adapter: str | Path | None) -> ModelSpec:
         return ModelSpec(self.path, str(adapter) if adapter else None, self.dtype, self.device)
+
+    def tuned(self, folder: str | Path) -> ModelSpec:
+        """The model a training wrote to `folder`: a PEFT adapter on this base (LoRA), or a whole
+        model of its own (full fine-tuning), read in this spec's dtype and device."""
+        folder = Path(folder)
+        if (folder / "adapter_config.json").exists():
+            return self.with_adapter(folder)
+        if (folder / "config.json").exists():
+            return ModelSpec(str(folder), None, self.dtype, self.device)
+        raise FileNotFoundError(f"{folder}: neither a PEFT adapter nor a model (no adapter_config.json, config.json)")

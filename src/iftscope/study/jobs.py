@@ -113,7 +113,7 @@ def train_job(cfg: StudyConfig, run: RunFolder, inputs: StudyInputs, job: Job) -
 def evaluate_job(cfg: StudyConfig, run: RunFolder, inputs: StudyInputs, job: Job) -> dict[str, Any]:
     """A tuned model zero-shot, as it was trained, on every test set; consistency with the base."""
     return evaluate_stage(
-        inputs.base.with_adapter(run.train(job) / "model"), inputs.sets,
+        inputs.base.tuned(run.train(job) / "model"), inputs.sets,
         ProbeConfig(format=cfg.eval_format, shots=0, seed=cfg.probe.seed), run.eval(job),
         pool=inputs.pool, reference=read_reference(run.eval("base"), list(inputs.sets)),
         extras=job_extras(cfg, run, inputs, job), batch_size=cfg.eval_batch_size,
