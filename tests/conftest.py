@@ -151,3 +151,35 @@ def tiny_hf_model_dir(tmp_path_factory):
 def _score_cache(tmp_path, monkeypatch):
     """Tests never read or write the user's score cache."""
     monkeypatch.setenv("IFTSCOPE_CACHE", str(tmp_path / "score-cache"))
+
+
+@pytest.fixture(scope="session")
+def real_model(tmp_path_factory):
+    """real_model(arch, kind) -> the folder of a tiny random `arch` model (llama, mistral, qwen2)
+    with a real production tokenizer `kind` (sp-converted, sp-legacy, sp-instruct, tekken; see
+    tests/realmodels.py), built once per session. Treat it as read-only."""
+    from realmodels import tiny_model
+
+    made: dict[tuple[str, str], Path] = {}
+
+    def get(arch: str = "llama", kind: str = "sp-converted") -> Path:
+        if (arch, kind) not in made:
+            made[arch, kind] = tiny_model(arch, kind, tmp_path_factory.mktemp(f"{arch}-{kind}"))
+        return made[arch, kind]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def real_tokenizer(tmp_path_factory):
+    """real_tokenizer(kind) -> a real production tokenizer (see tests/realmodels.py), loaded once."""
+    from realmodels import build_tokenizer
+
+    made: dict[str, object] = {}
+
+    def get(kind: str = "sp-converted"):
+        if kind not in made:
+            made[kind] = build_tokenizer(kind, tmp_path_factory.mktemp(f"tok-{kind}"))
+        return made[kind]
+
+    return get
