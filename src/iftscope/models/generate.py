@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import torch
 
-from iftscope.models.load import pad_token_id
+from iftscope.models.load import check_length, context_limit, input_device, pad_token_id
 
 
 def left_pad(prompts: Sequence[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -37,8 +37,14 @@ def generate_batched(
 
     `sampling` goes to `model.generate` (do_sample, temperature, top_k ...). With `seed`, torch's
     generator is seeded before each batch with seed x 1_000_003 + the batch's first index, so a
-    batch's samples depend on the seed and its own prompts only."""
+    batch's samples depend on the seed and its own prompts only. A prompt that leaves no room for
+    `max_new_tokens` in the model's context is a ValueError before anything runs. Inputs go to the
+    input embeddings' device, so a model spread by a device map (`load_model(device="map")`) works."""
     pad = pad_token_id(tokenizer)
+    limit = context_limit(model, tokenizer)
+    for prompt in prompts:
+        check_length(prompt, limit, tokenizer, room=max_new_tokens)
+    device = input_device(model)
     model.eval()
     out: list[list[int]] = []
     for start in range(0, len(prompts), batch_size):
@@ -46,8 +52,8 @@ def generate_batched(
         if seed is not None:
             torch.manual_seed(seed * 1_000_003 + start)
         gen = model.generate(
-            input_ids=ids.to(model.device),
-            attention_mask=mask.to(model.device),
+            input_ids=ids.to(device),
+            attention_mask=mask.to(device),
             max_new_tokens=max_new_tokens,
             pad_token_id=pad,
             eos_token_id=tokenizer.eos_token_id,

@@ -11,6 +11,7 @@ import hashlib
 from functools import lru_cache
 from pathlib import Path
 
+SCORING = "fp32-head"  # how scores are computed (models.head): a change invalidates cached scores
 IDENTITY_FILES = ("*.safetensors", "*.bin", "config.json", "tokenizer*", "*.model", "adapter_config.json")
 
 
@@ -46,6 +47,13 @@ def folder_identity(name_or_path: str | Path) -> str:
 def model_identity(
     name_or_path: str | Path, adapter: str | Path | None = None, dtype: str = "float32", add_bos: bool = True
 ) -> str:
-    """Weights, tokenizer and adapter contents, plus what changes the numbers: dtype and BOS."""
-    parts = [folder_identity(name_or_path), folder_identity(adapter) if adapter else "-", dtype, str(add_bos)]
+    """Weights, tokenizer and adapter contents, plus what changes the numbers: dtype, BOS and the
+    way logits are computed (SCORING)."""
+    parts = [
+        folder_identity(name_or_path),
+        folder_identity(adapter) if adapter else "-",
+        dtype,
+        str(add_bos),
+        SCORING,
+    ]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]

@@ -1,13 +1,13 @@
 """The one narrow door to a model: letter distributions and continuation log-likelihoods.
 
 Probe, evaluation and analysis code depend only on the `Scorer` protocol, so their tests use a
-fake and need no model. Every softmax here is computed in float32, whatever the model's dtype
-(the paper's bf16 logits tied 11% of its option distributions).
+fake and need no model. Logits at the scored positions and every softmax are computed in float32,
+whatever the model's dtype (the paper's bf16 logits tied 11% of its option distributions; see
+models.head), and `LetterScores.tied` tells which rows still tie.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -15,7 +15,8 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from iftscope.models.load import pad_token_id
+from iftscope.models.head import OutputHead
+from iftscope.models.load import check_length, context_limit, input_device, pad_token_id
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,19 @@ class LetterScores:
         z = self.logprobs - self.logprobs.max(axis=1, keepdims=True)
         p = np.exp(z)
         return p / p.sum(axis=1, keepdims=True)
+
+    @property
+    def tied(self) -> np.ndarray:
+        """Per row: its two highest scored log-probabilities are exactly equal, so its argmax is
+        the first option by convention, not by the model. Callers report the rate (`tie_rate`)."""
+        if self.logprobs.shape[1] < 2:
+            return np.zeros(len(self.logprobs), dtype=bool)
+        top = np.sort(self.logprobs, axis=1)[:, -2:]
+        return top[:, 0] == top[:, 1]
+
+    @property
+    def tie_rate(self) -> float:
+        return float(self.tied.mean()) if len(self.logprobs) else 0.0
 
 
 @dataclass(frozen=True)
@@ -62,7 +76,8 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
 
 
 class HFScorer:
-    """Scorer over a Hugging Face causal LM and its tokenizer."""
+    """Scorer over a Hugging Face causal LM and its tokenizer (its logits at the scored positions
+    in float32: see `OutputHead`)."""
 
     def __init__(
         self, model, tokenizer, batch_size: int = 32, add_bos: bool | None = None, min_shared: int = 64
@@ -71,16 +86,15 @@ class HFScorer:
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         self.min_shared = min_shared  # shorter shared prefixes are not worth a separate pass; 0: never
-        inner = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft wraps
-        params = inspect.signature(inner.forward).parameters
-        self._cache_kwarg = "cache" if "cache" in params else "past_key_values"  # transformers >= 5.2x
+        self.head = OutputHead(model)
         # BOS as the tokenizer adds it by default unless told otherwise; recorded by callers.
         self.add_bos = (
             add_bos
             if add_bos is not None
             else bool(tokenizer("a")["input_ids"][:1] == [tokenizer.bos_token_id])
         )
-        self.device = next(model.parameters()).device
+        self.device = input_device(model)
+        self.limit = context_limit(model, tokenizer)
 
     def encode(self, text: str) -> list[int]:
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -118,15 +132,17 @@ class HFScorer:
 
         Runs that share a prefix (a k-shot header, a cloze statement scored with 4 options) encode
         it once and reuse its key/value cache; the rest is batched right-padded, so positions and
-        causal attention are those of each sequence alone."""
+        causal attention are those of each sequence alone. Only the scored positions go through
+        the output head, in float32."""
+        for seq in sequences:
+            check_length(seq, self.limit, self.tokenizer)
         out: list[torch.Tensor | None] = [None] * len(sequences)
         pad = pad_token_id(self.tokenizer)
         for shared, members in self._groups(sequences, starts):
             cache = None
             if shared:
                 prefix = torch.tensor([sequences[members[0]][:shared]], device=self.device)
-                out_prefix = self.model(input_ids=prefix, use_cache=True)
-                cache = getattr(out_prefix, "cache", None) or out_prefix.past_key_values
+                cache = self.head.prefix_cache(prefix)
                 cache.batch_repeat_interleave(len(members))
             tails = [sequences[i][shared:] for i in members]
             width = max(len(t) for t in tails)
@@ -136,15 +152,12 @@ class HFScorer:
             for j, t in enumerate(tails):
                 ids[j, : len(t)] = torch.tensor(t)
                 mask[j, shared : shared + len(t)] = 1
-            logits = self.model(
-                input_ids=ids.to(self.device),
-                attention_mask=mask.to(self.device),
-                **{self._cache_kwarg: cache},
-                use_cache=cache is not None,
-            ).logits
-            for j, i in enumerate(members):
-                rows = logits[j, starts[i] - shared : len(tails[j])]
-                out[i] = torch.log_softmax(rows.float(), dim=-1).cpu()
+            states = self.head.states(ids.to(self.device), mask.to(self.device), cache)
+            spans = [(starts[i] - shared, len(tails[j])) for j, i in enumerate(members)]
+            picked = torch.cat([states[j, a:b] for j, (a, b) in enumerate(spans)])
+            rows = torch.log_softmax(self.head.logits(picked), dim=-1).cpu()
+            for i, part in zip(members, rows.split([b - a for a, b in spans]), strict=True):
+                out[i] = part
         return out  # type: ignore[return-value]
 
     def letter_logprobs(self, prompts: Sequence[str], token_ids: Sequence[int]) -> LetterScores:

@@ -8,7 +8,11 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A model to load; `adapter` is a PEFT adapter folder (or None for the model as it is)."""
+    """A model to load; `adapter` is a PEFT adapter folder (or None for the model as it is).
+
+    `device`: "auto" (the first GPU, else the CPU), a torch device ("cpu", "cuda:1"), or "map" for
+    a model that does not fit one GPU: accelerate's big-model inference (`device_map="auto"`) spreads
+    its layers over every visible GPU, then CPU memory, and scoring and generation follow it."""
 
     path: str
     adapter: str | None = None
@@ -39,4 +43,6 @@ class ModelSpec:
             return self.with_adapter(folder)
         if (folder / "config.json").exists():
             return ModelSpec(str(folder), None, self.dtype, self.device)
-        raise FileNotFoundError(f"{folder}: neither a PEFT adapter nor a model (no adapter_config.json, config.json)")
+        raise FileNotFoundError(
+            f"{folder}: neither a PEFT adapter nor a model (no adapter_config.json, config.json)"
+        )
