@@ -85,3 +85,56 @@ def test_run_check_exits_before_any_work(tmp_path, capsys):
     )
     assert main(["run", "smoke", "--check", "--out", str(out)]) == 0
     assert "recipe smoke: OK" in capsys.readouterr().out and not out.exists()
+
+
+def test_paper_recipes_name_files_that_exist_from_the_checkout(monkeypatch, tmp_path):
+    """`paper` used to name data/xiezhi/humanities/test.jsonl, which exists nowhere; its paths
+    are relative to the folder iftscope runs in: the checkout's root, beside ../shared."""
+    from conftest import REPO, SHARED_DATA
+
+    from iftscope.study.recipe import shipped
+
+    if not SHARED_DATA.exists():
+        pytest.skip("shared/data not beside the checkout")
+    monkeypatch.chdir(REPO)
+    for name in ("paper", "paper-lora"):
+        assert problems(load_recipe(shipped(name))[0]) == [], name
+    monkeypatch.chdir(tmp_path)  # elsewhere: the message says where relative paths are read from
+    found = problems(load_recipe(shipped("paper"))[0])
+    assert len(found) == 5 and all(f"relative paths are read from {tmp_path}" in p for p in found)
+
+
+def test_chat_template_needs_a_tokenizer_that_has_one(real_model, tmp_path):
+    """`render.template: chat` passed validation and the study failed after the world and the probe
+    had run; now it is refused up front, and accepted where the tokenizer has a chat template."""
+    from iftscope.study.recipe import shipped
+
+    found = problems(load_recipe(shipped("smoke"), ["render.template=chat"])[0])
+    assert found == [
+        "render.template: chat: the micro-world's word-level tokenizer has no chat template "
+        "(use render.template plain or vicuna, probe formats paper or mmlu)"
+    ]
+    q = tmp_path / "q.jsonl"
+    q.write_text('{"id": "a", "question": "?", "choices": ["x", "y"], "answer": 0}\n')
+    base = [f"data.ift=[{q}]", f"data.tests={{T: {q}}}", "probe.format=chat", "probe.shots=0"]
+    plain = problems(
+        load_recipe(None, [f"data.model={real_model('llama')}", "render.template=chat", *base])[0]
+    )
+    assert len(plain) == 1 and plain[0].startswith("render.template, probe.format: chat: ")
+    assert "tokenizer has no chat template" in plain[0]
+    chat = real_model("mistral", "sp-instruct")
+    assert problems(load_recipe(None, [f"data.model={chat}", "render.template=chat", *base])[0]) == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "refused"), [("FSDP", True), ("DEEPSPEED", True), ("MULTI_GPU", False), ("NO", False)]
+)
+def test_sharded_launch_config_is_refused(tmp_path, kind, refused):
+    """FSDP and DeepSpeed train incorrectly (issue 13): refused before any work until supported."""
+    config = tmp_path / "accelerate.yaml"
+    config.write_text(f"compute_environment: LOCAL_MACHINE\ndistributed_type: {kind}\nnum_processes: 2\n")
+    found = problems(load_recipe(None, [f"launch.config_file={config}"])[0])
+    message = f"launch.config_file: {config}: distributed_type {kind} is not supported yet: use DDP"
+    assert [p.startswith(message) for p in found] == ([True] if refused else []), found
+    missing = problems(load_recipe(None, [f"launch.config_file={tmp_path}/none.yaml"])[0])
+    assert missing[0].startswith(f"launch.config_file: {tmp_path}/none.yaml: no such file")

@@ -3,7 +3,9 @@
 Types and unknown keys are caught when the recipe is read (study.recipe); this checks values:
 ranges, names (formats, styles, templates, groups), files (data files that load, a model folder that
 holds a config, safetensors weights and a tokenizer, or a name that looks like a hub id) and
-combinations (a k-shot format needs demonstrations). `iftscope run --check RECIPE` runs only this.
+combinations (a k-shot format needs demonstrations, a chat template needs a tokenizer that has one,
+sharded training is refused until the trainer supports it). `iftscope run --check RECIPE` runs only
+this.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def check_recipe(cfg: StudyConfig, where: str = "recipe") -> None:
 def problems(cfg: StudyConfig) -> list[str]:
     """Every problem with the recipe's values, as `key: what is wrong (what is allowed)`."""
     out: list[str] = []
-    for check in (_study, _train, _intervene, _render, _probe, _data):
+    for check in (_study, _train, _intervene, _render, _probe, _data, _chat, _launch):
         check(cfg, out.append)
     return out
 
@@ -172,7 +174,8 @@ def _questions(key: str, path: str, say) -> None:
     from iftscope.data.check import check_files
 
     if not Path(path).exists():
-        say(f"{key}: {path}: no such file")
+        where = "" if Path(path).is_absolute() else f" (relative paths are read from {Path.cwd()})"
+        say(f"{key}: {path}: no such file{where}")
         return
     try:
         report = check_files([path])
@@ -182,3 +185,72 @@ def _questions(key: str, path: str, say) -> None:
     for f in report.files:
         for problem in f.errors[:3]:
             say(f"{key}: {problem}")
+
+
+def _chat_keys(cfg: StudyConfig) -> list[str]:
+    """The recipe's keys that render prompts with the model's own chat template."""
+    from iftscope.probe.formats import FORMATS
+
+    keys = ["render.template"] if cfg.render.template == "chat" else []
+    for key, name in (("probe.format", cfg.probe.format), ("eval_format", cfg.eval_format)):
+        fmt = FORMATS.get(name)
+        if fmt is not None and fmt.uses_chat_template:
+            keys.append(key)
+    return keys
+
+
+def _chat(cfg: StudyConfig, say) -> None:
+    """A chat template needs a tokenizer that has one: the micro-world's word-level tokenizer has
+    none, nor do base models such as Llama-2-7b-hf. Loading a tokenizer is cheap, so this is
+    checked here rather than after the probe and the world have run."""
+    keys = _chat_keys(cfg)
+    if not keys:
+        return
+    advice = "has no chat template (use render.template plain or vicuna, probe formats paper or mmlu)"
+    model = cfg.data.model
+    if model is None:
+        say(f"{', '.join(keys)}: chat: the micro-world's word-level tokenizer {advice}")
+        return
+    if not Path(model).is_dir() and not HUB_ID.match(model):
+        return  # data.model is reported by _model
+    try:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(model)
+    except Exception as e:  # noqa: BLE001 - any failure to load is reported with its message
+        say(f"{', '.join(keys)}: chat: cannot load the tokenizer of {model} to read its chat template: {e}")
+        return
+    _need(
+        bool(getattr(tokenizer, "chat_template", None)),
+        say,
+        f"{', '.join(keys)}: chat: {model}'s tokenizer {advice}",
+    )
+
+
+SHARDED = ("FSDP", "DEEPSPEED", "MEGATRON_LM")
+
+
+def _launch(cfg: StudyConfig, say) -> None:
+    """`launch.config_file` exists, is an accelerate config, and asks for DDP (or one process):
+    sharded training (FSDP, DeepSpeed) is refused until the trainer supports it."""
+    path = cfg.launch.config_file
+    if path is None:
+        return
+    if not Path(path).is_file():
+        say(f"launch.config_file: {path}: no such file (`accelerate config --config_file FILE` writes one)")
+        return
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    try:
+        kind = load_config_from_file(path).distributed_type
+    except Exception as e:  # noqa: BLE001 - YAML/JSON errors and unknown values alike
+        say(f"launch.config_file: {path}: not an accelerate config: {' '.join(str(e).split())}")
+        return
+    name = getattr(kind, "value", str(kind))
+    _need(
+        name not in SHARDED,
+        say,
+        f"launch.config_file: {path}: distributed_type {name} is not supported yet: use DDP "
+        "(launch.processes: N without a config file, or an accelerate config with distributed_type "
+        "MULTI_GPU), or LoRA (paper-lora) where a full fine-tuning does not fit one GPU",
+    )
