@@ -112,3 +112,38 @@ def test_interrupts_and_internal_errors(monkeypatch, capsys):
     assert main(["data", "check", "x"]) == 1
     err = capsys.readouterr().err
     assert "Traceback" in err and "ZeroDivisionError: oops" in err and "internal error" in err
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "probe"])
+def test_dtype_flag_has_the_recipe_choices_and_reaches_the_loader(command, tmp_path, monkeypatch):
+    """`--dtype` took any string (a typo failed only when the model loaded) and `iftscope train`
+    did not offer `auto`; now every command has the recipe's choices and passes the value on."""
+    from iftscope.models.load import DTYPES
+
+    p = _subparser(command)
+    action = next(a for a in p._actions if a.dest == "dtype")
+    assert action.choices == list(DTYPES) and action.default == "float32"
+    with pytest.raises(SystemExit):
+        p.parse_args(["--dtype", "float8"])
+    q = tmp_path / "q.jsonl"
+    q.write_text('{"id": "a", "question": "?", "choices": ["x", "y"], "answer": 0}\n')
+    seen = []
+    if command == "train":
+        import iftscope.stages.train as stage
+
+        summary = {"log": [{}], "config": {"steps": 1, "lora": True}, "examples": 1, "seconds": 0.0}
+        summary |= {"trainable_parameters": 1, "final_loss": 0.0}
+        monkeypatch.setattr(stage, "train_stage", lambda spec, *a, **k: seen.append(spec) or summary)
+        args = ["train", "--examples", str(q), "--base", "m", "--out", str(tmp_path / "o")]
+    elif command == "evaluate":
+        import iftscope.stages.evaluate as stage
+
+        monkeypatch.setattr(stage, "evaluate_stage", lambda spec, *a, **k: seen.append(spec) or {})
+        args = ["evaluate", "--model", "m", "--sets", f"T={q}", "--out", str(tmp_path / "o")]
+    else:
+        import iftscope.commands.probe as stage
+
+        monkeypatch.setattr(stage, "probe_files", lambda a, out: seen.append(a.dtype))
+        args = ["probe", "--model", "m", "--data", str(q), "--out", str(tmp_path / "o")]
+    assert main([*args, "--dtype", "bfloat16"]) == 0
+    assert getattr(seen[0], "dtype", seen[0]) == "bfloat16"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from iftscope.commands.flags import HelpFormatter, add_config_flags, config_from_flags
+from iftscope.commands.flags import HelpFormatter, add_config_flags, add_dtype_flag, config_from_flags
 from iftscope.probe.knowledge import ProbeConfig
 
 # the ProbeConfig fields `iftscope evaluate` exposes (the rest keep their defaults)
@@ -84,7 +84,7 @@ def register(sub) -> None:
     e.add_argument("--reference", type=Path, help="an earlier evaluate folder of the base model")
     e.add_argument("--out", required=True, type=Path)
     e.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (auto: a GPU if there is one)")
-    e.add_argument("--dtype", default="float32", help="float32, bfloat16, float16 or auto")
+    add_dtype_flag(e, "weights as loaded for scoring")
     e.add_argument("--batch-size", type=int, default=64)
     e.set_defaults(func=evaluate)
     a = sub.add_parser(

@@ -102,6 +102,16 @@ def add_config_flags(
             parser.add_argument(flag, type=hint, **kw)
 
 
+def add_dtype_flag(parser: argparse.ArgumentParser, what: str = "weights as loaded") -> None:
+    """`--dtype` with the recipe's `dtype` choices (models.load.DTYPES), so a command and a recipe
+    accept the same values and a typo is refused when the flags are parsed, not at loading."""
+    from iftscope.models.load import DTYPES
+
+    parser.add_argument(
+        "--dtype", default="float32", choices=list(DTYPES), help=f"{what} (the recipe's dtype key)"
+    )
+
+
 def _list_of(inner: type):
     """`a,b c` -> [a, b, c] cast to `inner`: lists accept commas and spaces alike."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from iftscope.commands.flags import HelpFormatter, add_config_flags, config_from_flags
+from iftscope.commands.flags import HelpFormatter, add_config_flags, add_dtype_flag, config_from_flags
 from iftscope.probe.knowledge import DEMO_CHOICES, KNOWN_RULES, ProbeConfig
 
 NORMALISE = ("sum", "char", "token")
@@ -20,7 +20,7 @@ def add_probe_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, nargs="+", type=Path, help="question files to probe")
     p.add_argument("--pool", nargs="+", type=Path, help="demonstration pool; by default the data itself")
     p.add_argument("--adapter", help="PEFT adapter folder")
-    p.add_argument("--dtype", default="float32", help="float32, bfloat16, float16 or auto")
+    add_dtype_flag(p, "weights as loaded for scoring")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (auto: a GPU if there is one)")
     p.add_argument("--batch-size", type=int, default=32, help="sequences per forward pass")
     p.add_argument("--cache-dir", help="score cache folder; by default $IFTSCOPE_CACHE or ~/.cache/iftscope")

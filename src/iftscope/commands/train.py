@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from iftscope.commands.flags import HelpFormatter, add_config_flags, config_from_flags
+from iftscope.commands.flags import HelpFormatter, add_config_flags, add_dtype_flag, config_from_flags
 from iftscope.train.sft import SFTConfig
 
 
@@ -51,7 +51,7 @@ def register(sub) -> None:
     p.add_argument("--base", required=True, help="base model folder or hub id")
     p.add_argument("--out", required=True, type=Path, help="output folder")
     p.add_argument("--style", default="answer", help="which style's examples to train on")
-    p.add_argument("--dtype", default="float32", help="weights as loaded: float32, bfloat16 or float16")
+    add_dtype_flag(p, "base weights as loaded (a full fine-tuning in half precision: autocast, saved in it)")
     p.add_argument("--eval-data", nargs="+", type=Path, help="held-out questions: QA accuracy in the log")
     p.add_argument("--eval-every", type=int, default=100, help="steps between QA evaluations")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
