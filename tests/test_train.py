@@ -47,6 +47,20 @@ def test_lora_changes_only_the_adapter(tiny_model, tokenizer, tiny_world, tmp_pa
     assert len(summary["log"]) == 6 and summary["log"][-1]["loss"] < summary["log"][0]["loss"]
 
 
+def test_the_checkpoint_is_deleted_once_the_model_is_saved(tiny_model, tokenizer, tiny_world, tmp_path):
+    """A finished training keeps its model, not its last checkpoint (tens of GB for a 7B full run)."""
+    saved = []
+
+    def look(model, step):
+        saved.append((tmp_path / "checkpoint" / "state.json").exists())
+        return {}
+
+    train_sft(tiny_model, tokenizer, examples(tiny_world), tmp_path, CFG, False, look, evaluate_every=4)
+    assert saved == [True, True]  # written at step 3, there at steps 4 and 6
+    assert (tmp_path / "model" / "adapter_model.safetensors").exists() and (tmp_path / "train.json").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "train.json"]
+
+
 def test_full_fine_tuning_changes_every_tensor(tiny_model, tokenizer, tiny_world, tmp_path):
     from dataclasses import replace
 

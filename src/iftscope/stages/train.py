@@ -56,14 +56,20 @@ def train_stage(
     cfg = resolve(cfg, len(examples))  # epochs -> steps, warmup ratio -> steps
     if read_done(out / "train.json") is not None:
         return _finished(out, cfg)
-    model, tok = load_model(base.path, dtype=base.dtype, device="cpu")  # accelerate places it
+    # a full fine-tuning's master weights are fp32 (read exactly from the file), trained under the
+    # half dtype's autocast and saved in it; a frozen LoRA base stays in it. accelerate places it.
+    half = not cfg.lora and base.dtype in ("bfloat16", "float16")
+    model, tok = load_model(base.path, dtype="float32" if half else base.dtype, device="cpu")
     every = curve.every_for(cfg.steps) if curve else 0
     evaluate = None
     if every:
         from iftscope.evaluate.qa import qa_evaluator
 
         evaluate = qa_evaluator(list(curve.questions), tok, curve.batch_size, curve.format, list(curve.pool))
-    train_sft(model, tok, examples, out, cfg, progress=progress, evaluate=evaluate, evaluate_every=every)
+    train_sft(
+        model, tok, examples, out, cfg, progress=progress, evaluate=evaluate, evaluate_every=every,
+        dtype=base.dtype,
+    )  # fmt: skip
     return read_json(out / "train.json")  # as a resumed run reads it
 
 

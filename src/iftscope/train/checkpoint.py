@@ -42,3 +42,13 @@ def save_checkpoint(acc, path: Path, step: int, log: list[dict[str, Any]]) -> No
         os.replace(tmp, path)
         shutil.rmtree(old, ignore_errors=True)
     acc.wait_for_everyone()
+
+
+def remove_checkpoint(acc, path: Path) -> None:
+    """Delete the checkpoint at `path` (and any half-written swap) once the final model is saved:
+    a 7B full fine-tuning's is tens of GB that nothing reads again."""
+    acc.wait_for_everyone()
+    if acc.is_main_process:
+        for p in (path, path.with_name(path.name + ".tmp"), path.with_name(path.name + ".old")):
+            shutil.rmtree(p, ignore_errors=True)
+    acc.wait_for_everyone()

@@ -1,10 +1,11 @@
 """Supervised fine-tuning: LoRA or full, one config, the same budget for every group.
 
 A short loop over the field's libraries: peft for LoRA, accelerate for devices and processes (the
-same code runs on one CPU, two CPU processes over gloo, or many GPUs with DDP/FSDP/DeepSpeed via
-`accelerate launch`). Batches are a function of the step (seeded epoch permutations), so a resumed
-run sees exactly the batches an uninterrupted one would. The loss is the mean over the response
-tokens of the *global* batch, whatever the number of processes.
+same code runs on one CPU, two CPU processes over gloo, or many GPUs with DDP via `accelerate
+launch`; FSDP and DeepSpeed are refused, see train.distributed). bf16 weights train as fp32
+master weights under bf16 autocast (train.precision). Batches are a function of the step (seeded
+epoch permutations), so a resumed run sees exactly the batches an uninterrupted one would. The
+loss is the mean over the response tokens of the *global* batch, whatever the number of processes.
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ from tqdm.auto import tqdm
 
 from iftscope.models.load import pad_token_id
 from iftscope.runs import atomic_dir, atomic_write_json
-from iftscope.train.checkpoint import load_checkpoint, save_checkpoint
+from iftscope.train.checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
 from iftscope.train.config import LLAMA_MODULES, SFTConfig, lr_factor, prepare_model, resolve
-from iftscope.train.labels import IGNORE, build_example, pad_batch
+from iftscope.train.distributed import check_distributed
+from iftscope.train.labels import IGNORE, pad_batch, tokenize_example
+from iftscope.train.precision import accelerator, upcast_trainable, weights_dtype
 from iftscope.types import SFTExample
 
 __all__ = ["LLAMA_MODULES", "SFTConfig", "batch_indices", "resolve", "tokenize", "train_sft"]
@@ -34,13 +37,9 @@ Evaluate = Callable[[Any, int], dict[str, float]]
 
 
 def tokenize(examples: Sequence[SFTExample], tokenizer, max_length: int) -> list[tuple[list[int], list[int]]]:
-    """Prompt with the tokenizer's special tokens (BOS), response without: the boundary is exact."""
-    rows = []
-    for ex in examples:
-        prompt = tokenizer(ex.prompt)["input_ids"]
-        response = tokenizer(ex.response, add_special_tokens=False)["input_ids"]
-        rows.append(build_example(prompt, response, tokenizer.eos_token_id, max_length))
-    return rows
+    """(input_ids, labels) per example: prompt + response tokenised as one text (the tokenizer's
+    BOS), the labels on the response's tokens in context and EOS (see train.labels)."""
+    return [tokenize_example(tokenizer, ex.prompt, ex.response, max_length) for ex in examples]
 
 
 def batch_indices(n: int, step: int, batch_size: int, seed: int) -> list[int]:
@@ -68,6 +67,7 @@ class _Run:
     rows: list[tuple[list[int], list[int]]]
     cfg: SFTConfig
     pad: int
+    dtype: torch.dtype  # the weights as asked: a full fine-tuning is saved in it
 
 
 def train_sft(
@@ -79,38 +79,43 @@ def train_sft(
     progress: bool = True,
     evaluate: Evaluate | None = None,
     evaluate_every: int = 0,
+    dtype: str | torch.dtype | None = None,
 ) -> dict[str, Any]:
     """Fine-tune and save to `out/model` (adapter or full weights, safetensors); resumes from
-    `out/checkpoint`. `evaluate(model, step)` adds metrics to the log every `evaluate_every` steps."""
+    `out/checkpoint`, deleted once the model is saved. `evaluate(model, step)` adds metrics to the
+    log every `evaluate_every` steps. `dtype` (default: the model's own) bfloat16 or float16: fp32
+    master weights under that autocast, a full model saved in it (see train.precision)."""
     out = Path(out)
-    run = _setup(base_model, tokenizer, examples, cfg)
+    run = _setup(base_model, tokenizer, examples, cfg, weights_dtype(base_model, dtype))
     start, log = load_checkpoint(run.acc, out / "checkpoint")
     t0 = time.perf_counter()
     tokens = _train_steps(run, start, log, out / "checkpoint", progress, evaluate, evaluate_every)
     summary = _summary(run, start, log, tokens, time.perf_counter() - t0)
     _save(run, tokenizer, out, summary)
+    remove_checkpoint(run.acc, out / "checkpoint")
     return summary
 
 
-def _setup(base_model, tokenizer, examples: Sequence[SFTExample], cfg: SFTConfig) -> _Run:
-    """Accelerator, seeded torch, tokenized examples, resolved config, (LoRA) model, optimiser and
-    schedule, in this order: the seed comes before LoRA's random initialisation."""
-    from accelerate import Accelerator
-
-    acc = Accelerator(cpu=not torch.cuda.is_available())  # several CPU processes: gloo
+def _setup(base_model, tokenizer, examples: Sequence[SFTExample], cfg: SFTConfig, dtype: torch.dtype) -> _Run:
+    """Accelerator (refused under FSDP or DeepSpeed), seeded torch, tokenized examples, resolved
+    config, (LoRA) model with fp32 trainable weights, optimiser and schedule, in this order: the
+    seed comes before LoRA's random initialisation."""
+    acc = accelerator(dtype)  # bf16/fp16 weights: autocast over fp32 master weights
+    check_distributed(acc)
     torch.manual_seed(cfg.seed)
     rows = tokenize(examples, tokenizer, cfg.max_length)
     cfg = resolve(cfg, len(rows))
     if cfg.batch_size % acc.num_processes:
         raise ValueError(f"batch_size {cfg.batch_size} is not divisible by {acc.num_processes} processes")
     model = prepare_model(base_model, cfg)
+    upcast_trainable(model)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg))
     model, optimizer = acc.prepare(model, optimizer)
     # not prepared: accelerate would step it once per process, but our batch is already global
     acc.register_for_checkpointing(scheduler)
-    return _Run(acc, model, optimizer, scheduler, params, rows, cfg, pad_token_id(tokenizer))
+    return _Run(acc, model, optimizer, scheduler, params, rows, cfg, pad_token_id(tokenizer), dtype)
 
 
 def _train_steps(
@@ -205,10 +210,13 @@ def _save(run: _Run, tokenizer, out: Path, summary: dict[str, Any]) -> None:
     """Write out/model (weights and tokenizer) and out/train.json; every process must call it."""
     acc = run.acc
     acc.wait_for_everyone()
+    model = acc.unwrap_model(run.model)
+    if not run.cfg.lora:  # the whole model in the dtype asked, in memory as on disk (an adapter: fp32)
+        model.to(run.dtype)
     state = acc.get_state_dict(run.model)  # every process: a collective under FSDP / ZeRO-3
     if acc.is_main_process:
         with atomic_dir(out / "model") as tmp:
-            acc.unwrap_model(run.model).save_pretrained(tmp, state_dict=state, safe_serialization=True)
+            model.save_pretrained(tmp, state_dict=state, safe_serialization=True)
             tokenizer.save_pretrained(tmp)
         atomic_write_json(out / "train.json", summary)
     acc.wait_for_everyone()
