@@ -5,7 +5,7 @@ loads back as a whole model, FSDP and DeepSpeed refused before any step."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import pytest
 import torch
@@ -158,3 +158,24 @@ def test_an_accelerate_config_asking_for_sharding_is_refused(tmp_path):
             check_accelerate_config(tmp_path / "c.yaml")
     (tmp_path / "c.yaml").write_text("distributed_type: MULTI_GPU\nnum_processes: 2\n")
     check_accelerate_config(tmp_path / "c.yaml")
+
+
+def test_the_train_stage_trains_a_bf16_study_model_on_fp32_master_weights(real_model, tmp_path, monkeypatch):
+    """`iftscope train --dtype bfloat16 --full` and a study with dtype bfloat16: the weights that train
+    are read in fp32 from the file, the tuned model is saved (and read back) in bf16."""
+    from iftscope.runs import atomic_write_jsonl
+    from iftscope.stages import train as stage
+
+    seen = []
+
+    def spy(model, *args, **kwargs):
+        seen.append((next(model.parameters()).dtype, kwargs["dtype"]))
+        return train_sft(model, *args, **kwargs)
+
+    monkeypatch.setattr(stage, "train_sft", spy)
+    atomic_write_jsonl(tmp_path / "examples.jsonl", [asdict(e) for e in vicuna_examples(4)])
+    base = ModelSpec(str(real_model("mistral", "sp-converted")), dtype="bfloat16", device="cpu")
+    summary = stage.train_stage(base, tmp_path / "examples.jsonl", "answer", ONE_STEP, tmp_path / "out")
+    assert seen == [(torch.float32, "bfloat16")] and summary["config"]["lora"] is False
+    tuned, _ = base.tuned(tmp_path / "out" / "model").load()
+    assert next(tuned.parameters()).dtype == torch.bfloat16
