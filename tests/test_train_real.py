@@ -5,6 +5,7 @@ loads back as a whole model, FSDP and DeepSpeed refused before any step."""
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, replace
 
 import pytest
@@ -179,3 +180,14 @@ def test_the_train_stage_trains_a_bf16_study_model_on_fp32_master_weights(real_m
     assert seen == [(torch.float32, "bfloat16")] and summary["config"]["lora"] is False
     tuned, _ = base.tuned(tmp_path / "out" / "model").load()
     assert next(tuned.parameters()).dtype == torch.bfloat16
+
+
+def test_lora_on_a_bf16_base_trains_fp32_adapters_over_the_frozen_bf16_base(real_model, tmp_path):
+    model, tok = load_model(real_model("llama", "sp-converted"), dtype="bfloat16", device="cpu")
+    cfg = replace(ONE_STEP, steps=2, lr=1e-2, lora=True, target_modules=("q_proj", "v_proj"))
+    summary = train_sft(model, tok, vicuna_examples(4), tmp_path, cfg, progress=False)
+    dtypes = {(p.requires_grad, p.dtype) for p in model.parameters()}
+    assert dtypes == {(True, torch.float32), (False, torch.bfloat16)}
+    assert all(math.isfinite(r["loss"]) for r in summary["log"])
+    with safe_open(tmp_path / "model" / "adapter_model.safetensors", "pt") as f:
+        assert any(f.get_tensor(k).abs().sum() > 0 for k in f.keys() if "lora_B" in k)
