@@ -16,6 +16,33 @@ def test_parse_answer_and_format():
     assert parse_answer("Limassol", choices) == (None, False)  # no partial words
 
 
+def test_parse_answer_reads_letter_answers_when_the_options_were_shown():
+    """A model trained on ' C. text' answers 'C. text', 'C.' or 'C': all are option C."""
+    choices = ["Lisbon", "Lima", "Lisbon Bay", "Oslo"]
+    assert parse_answer(" C. Lisbon Bay", choices) == (2, True)
+    assert parse_answer("C.", choices) == (2, True)
+    assert parse_answer("C", choices) == (2, True)
+    assert parse_answer("(D) Oslo", choices) == (3, True)
+    assert parse_answer("B. Lima is the city", choices) == (1, True)
+    assert parse_answer("C. Oslo", choices) == (2, False)  # the letter answers; its text is another's
+    assert parse_answer("A city", choices) == (None, False)  # a word, not a letter
+    assert parse_answer("E.", choices) == (None, False)  # no option E
+    assert parse_answer("Lima", choices) == (1, True)  # the option text still works
+    # without the options shown, a letter is no answer (the micro-world's prompts list none)
+    assert parse_answer("C.", choices, letters=False) == (None, False)
+
+
+def test_generation_asks_with_the_options_training_showed(tiny_world):
+    from iftscope.evaluate.behaviour import trained_prompts
+
+    _, _, questions = tiny_world
+    q = questions[0]
+    (with_options,) = trained_prompts(None, [q], "vicuna", True)
+    options = "\n".join(f"{letter}. {c}" for letter, c in zip("ABCDEFGH", q.choices, strict=False))
+    assert with_options.endswith(f"{options} ASSISTANT:")
+    assert trained_prompts(None, [q], "plain", False) == [f"Question: {q.question.strip()}\nAnswer:"]
+
+
 def test_shift_fractions_by_hand():
     f = shift_fractions([1, 1, 2, 3, 4, 10])
     assert f == {"n": 6, "unshifted": 2 / 6, "marginal": 2 / 6, "shifted": 2 / 6}

@@ -146,8 +146,12 @@ def _key(fmt, cfg, qs):
     )
 
 
+TRAINED_NAMES = ("sft-plain-options", "sft-vicuna", "sft-vicuna-options", "sft-chat", "sft-chat-options")
+
+
 def test_every_format_is_registered_with_a_version():
-    assert set(FORMATS) == {"paper", "paper-original", "mmlu", "chat", "continuation", "cloze", "qa"}
+    base = {"paper", "paper-original", "mmlu", "chat", "continuation", "cloze", "qa"}
+    assert set(FORMATS) == base | set(TRAINED_NAMES)
     assert {f.id for f in FORMATS.values()} == {
         "paper@1",
         "paper-original@1",
@@ -156,6 +160,7 @@ def test_every_format_is_registered_with_a_version():
         "continuation@1",
         "cloze@2",
         "qa@1",
+        *(f"{n}@1" for n in TRAINED_NAMES),
     }
 
 
@@ -206,6 +211,15 @@ def test_formats_declare_what_they_score():
         "continuation": ("continuation", "demo-sets", False, False, "letter. text"),
         "qa": ("continuation", "statements", True, False, "letter. text"),
         "cloze": ("continuation", "statements", True, False, "letter. text"),
+        # trained formats: zero-shot, the SFT prompt; the letter when the options were shown
+        "sft-plain-options": ("letter", "demo-sets x permutations", True, False, "letter. text"),
+        "sft-vicuna": ("continuation", "statements", True, False, "letter. text"),
+        "sft-vicuna-options": ("letter", "demo-sets x permutations", True, False, "letter. text"),
+        "sft-chat": ("continuation", "statements", True, True, "letter. text"),
+        "sft-chat-options": ("letter", "demo-sets x permutations", True, True, "letter. text"),
+    }
+    assert {(f.template, f.mode) for f in FORMATS.values() if f.template} == {
+        (t, m) for t in ("plain", "vicuna", "chat") for m in ("letter", "continuation")
     }
     assert get_format("paper").with_tokenizer(object()) is get_format("paper")  # no chat template used
     with pytest.raises(ValueError, match="needs the model's tokenizer"):
@@ -221,3 +235,19 @@ def test_a_misdeclared_format_fails_when_registered():
         PromptFormat(
             name="x", version=1, about="", mode="letter", views="demo-sets x permutations", demo_answer="?"
         )
+
+
+def test_paper_format_on_a_tokenizer_that_merges_the_cue_and_letter_names_what_works(real_model):
+    """tekken (as Llama-3 and Qwen2) makes 'Answer:C' ['Answer', ':C']: the bare letter `paper`
+    scores is no token there. The error names the formats that work; mmlu (' C') does."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from iftscope.models.scorer import HFScorer
+    from iftscope.probe.knowledge import letter_token_ids
+
+    folder = real_model("qwen2", "tekken")
+    scorer = HFScorer(AutoModelForCausalLM.from_pretrained(folder), AutoTokenizer.from_pretrained(folder))
+    with pytest.raises(ValueError, match=r"format paper@1 cannot be scored.*--format mmlu .* or chat"):
+        letter_token_ids(scorer, get_format("paper"), 4)
+    ids = letter_token_ids(scorer, get_format("mmlu"), 4)
+    assert scorer.tokenizer.convert_ids_to_tokens(ids) == ["ĠA", "ĠB", "ĠC", "ĠD"]

@@ -14,6 +14,7 @@ from typing import Any
 from iftscope.models.scorer import Scorer
 from iftscope.probe.formats import get_format
 from iftscope.probe.knowledge import ProbeConfig, probe
+from iftscope.prompts import chat_wrapper, sft_prompt
 from iftscope.types import ProbeRecord, Question
 
 
@@ -87,11 +88,19 @@ def _agreement(a: Sequence[str], b: Sequence[str]) -> float:
     return sum(x == y for x, y in zip(a, b, strict=True)) / len(a)
 
 
-def generation(model, base_model, tokenizer, questions: Sequence[Question], template: str) -> dict[str, Any]:
-    """Greedy answers of the tuned model, asked as it was trained (`template`), and the shift of
-    their tokens from the base model (URIAL)."""
+def generation(
+    model, base_model, tokenizer, questions: Sequence[Question], template: str, show_options: bool = False
+) -> dict[str, Any]:
+    """Greedy answers of the tuned model, asked exactly as it was trained (`template`, with the
+    options listed when it was trained with them), and the shift of their tokens from the base
+    model (URIAL)."""
     from iftscope.evaluate.generation import generation_metrics
-    from iftscope.intervene.render import instruction, wrap
 
-    prompts = [wrap(template, instruction(q, None)) for q in questions]
-    return generation_metrics(model, base_model, tokenizer, list(questions), prompts)
+    prompts = trained_prompts(tokenizer, questions, template, show_options)
+    return generation_metrics(model, base_model, tokenizer, list(questions), prompts, letters=show_options)
+
+
+def trained_prompts(tokenizer, questions: Sequence[Question], template: str, show_options: bool) -> list[str]:
+    """The SFT prompt of each question (its options in their own order when shown)."""
+    chat = chat_wrapper(tokenizer) if template == "chat" else None
+    return [sft_prompt(template, q.question, q.choices if show_options else None, chat) for q in questions]

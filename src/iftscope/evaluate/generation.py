@@ -1,7 +1,7 @@
 """Generation mode: what a tuned model *says*, and where its tokens moved away from the base model.
 
-- greedy answers, parsed against the options: exact-match accuracy and the rate at which responses
-  follow the trained format (they start with one of the options);
+- greedy answers, parsed against the options (their text, or their letter when the prompt listed
+  them): exact-match accuracy and the rate at which responses follow the trained format;
 - token distribution shift (URIAL, Lin et al. 2023): at each position of the tuned model's response
   the token's rank under the base model given the same prefix: unshifted (rank 1), marginal (2-3) or
   shifted (> 3), split into the answer token and the rest. Does IFT move knowledge or style?
@@ -17,15 +17,24 @@ import torch
 
 from iftscope.models.generate import generate_batched
 from iftscope.models.load import pad_token_id
-from iftscope.types import Question
+from iftscope.types import LETTERS, Question
+
+_LETTER_ANSWER = re.compile(r"\(?([A-Z])(?:[.):]\s*(.*)|\s*)", re.S)  # 'C', 'C.', 'C. text', '(C)'
 
 
-def parse_answer(response: str, choices: Sequence[str]) -> tuple[int | None, bool]:
-    """(option index or None, follows the format = the response starts with an option's text)."""
+def parse_answer(response: str, choices: Sequence[str], letters: bool = True) -> tuple[int | None, bool]:
+    """(option index or None, follows the format). An answer that starts with an option's text
+    follows it; with `letters` (the options were shown), so does an option's letter alone or
+    followed by that option's text ('C', 'C.', 'C. text'); a letter followed by another text
+    still answers with the letter, out of format. Else a text naming exactly one option."""
     text = response.strip()
     for i, c in sorted(enumerate(choices), key=lambda x: -len(x[1])):  # longest first: no prefix clash
         if re.match(rf"{re.escape(c.strip())}(?!\w)", text):
             return i, True
+    m = _LETTER_ANSWER.fullmatch(text) if letters else None
+    if m and LETTERS.index(m.group(1)) < len(choices):
+        i, rest = LETTERS.index(m.group(1)), (m.group(2) or "").strip()
+        return i, not rest or re.match(rf"{re.escape(choices[i].strip())}(?!\w)", rest) is not None
     hits = [i for i, c in enumerate(choices) if re.search(rf"(?<!\w){re.escape(c.strip())}(?!\w)", text)]
     return (hits[0] if len(hits) == 1 else None), False
 
@@ -86,16 +95,23 @@ def shift_fractions(ranks: Sequence[int]) -> dict[str, float]:
 
 
 def generation_metrics(
-    tuned, base, tokenizer, questions: Sequence[Question], prompts: Sequence[str], max_new_tokens: int = 16
+    tuned,
+    base,
+    tokenizer,
+    questions: Sequence[Question],
+    prompts: Sequence[str],
+    max_new_tokens: int = 16,
+    letters: bool = False,
 ) -> dict[str, Any]:
-    """Accuracy and format rate of greedy answers, and the token shift against the base model."""
+    """Accuracy and format rate of greedy answers, and the token shift against the base model;
+    `letters`: the prompts list the options, so 'C. text' answers are parsed by their letter."""
     answers, follows, correct, first, rest, shifted = [], 0, 0, [], [], {}
     by_position: dict[int, list[int]] = {}
     generated = greedy(tuned, tokenizer, prompts, max_new_tokens)
     all_ranks = batch_base_ranks(base, generated)
     for q, (_, r_ids), ranks in zip(questions, generated, all_ranks, strict=True):
         text = tokenizer.decode(r_ids, skip_special_tokens=True)
-        idx, fmt = parse_answer(text, q.choices)
+        idx, fmt = parse_answer(text, q.choices, letters)
         follows += fmt
         correct += idx == q.answer
         first += ranks[:1]

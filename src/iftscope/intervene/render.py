@@ -3,7 +3,8 @@
 The style factor (answer only, or answer and explanation) is crossed with the knowledge factor, so
 knowledge and behaviour vary apart. When the options are shown, each example's options are reordered
 so that every group teaches each answer letter equally often (the paper's Llama-2-7B engineering
-targets were 61% "A" in H, 7% in I, 79% in S: a letter prior, not knowledge).
+targets were 61% "A" in H, 7% in I, 79% in S: a letter prior, not knowledge). The prompt templates
+themselves live in iftscope.prompts, where the probe's trained formats read them too.
 """
 
 from __future__ import annotations
@@ -13,14 +14,13 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from iftscope.prompts import plain_prompt
+from iftscope.prompts import TEMPLATES, VICUNA_SYSTEM, chat_wrapper, sft_prompt, wrap
+from iftscope.prompts import instruction as _instruction
 from iftscope.types import LETTERS, Group, GroupItem, Question, SFTExample
 
-VICUNA_SYSTEM = (
-    "A chat between a curious user and an artificial intelligence assistant. The assistant gives "
-    "helpful, detailed, and polite answers to the user's questions."
-)
-TEMPLATES = ("plain", "vicuna", "chat")
+# the templates are re-exported: callers of intervene (explain, stage, validate) name them from here
+__all__ = ["STYLES", "TEMPLATES", "VICUNA_SYSTEM", "RenderConfig", "chat_wrapper", "instruction", "wrap"]
+
 STYLES = {
     "answer": "the answer only",
     "explained": "the answer, then an explanation (the data's, made consistent with the target)",
@@ -35,20 +35,6 @@ class RenderConfig:
     styles: tuple[str, ...] = ("answer",)  # answer, explained (the data's), self-explained (the base model's)
     balance_letters: bool = True  # reorder options so each letter is taught equally often
     seed: int = 0  # option reordering and sampled explanations (a study sets it from `seeds`)
-
-
-def chat_wrapper(tokenizer) -> Callable[[str], str]:
-    """The model's own chat template around one user turn, ready for the assistant's reply."""
-    if not getattr(tokenizer, "chat_template", None):
-        raise ValueError("template 'chat': this tokenizer has no chat template; use plain or vicuna")
-    bos = tokenizer.bos_token or ""
-
-    def wrap_chat(text: str) -> str:
-        messages = [{"role": "user", "content": text}]
-        out = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        return out[len(bos) :] if bos and out.startswith(bos) else out  # the tokenizer adds BOS
-
-    return wrap_chat
 
 
 def explanation_for(q: Question, target: int) -> str:
@@ -79,29 +65,8 @@ def _reorder(q: Question, target: int, position: int) -> tuple[list[str], int]:
 
 
 def instruction(q: Question, choices: Sequence[str] | None) -> str:
-    lines = [q.question.strip()]
-    if choices is not None:
-        lines += [f"{LETTERS[i]}. {c}" for i, c in enumerate(choices)]
-    return "\n".join(lines)
-
-
-def wrap(
-    template: str, text: str, chat: Callable[[str], str] | None = None, context: str | None = None
-) -> str:
-    """The prompt around an instruction (and an open-book context); the response follows it."""
-    if template == "plain":
-        # the fact sentence alone: every word of it is in the micro-world's vocabulary. The probe's
-        # `qa` format scores this same prompt (both take it from iftscope.prompts).
-        return plain_prompt(text, context)
-    if context:
-        text = f"Context: {context}\n{text}"
-    if template == "vicuna":
-        return f"{VICUNA_SYSTEM} USER: {text} ASSISTANT:"
-    if template == "chat":
-        if chat is None:
-            raise ValueError("template 'chat' needs the model's tokenizer (with a chat template)")
-        return chat(text)
-    raise ValueError(f"unknown template {template!r}; choose from {list(TEMPLATES)}")
+    """The question, with its options when they are shown (iftscope.prompts.instruction)."""
+    return _instruction(q.question, choices)
 
 
 def render_group(
@@ -154,7 +119,7 @@ def _example(
         id=f"{group}/{style}/{q.id}",
         group=group,
         question_id=q.id,
-        prompt=wrap(cfg.template, instruction(q, choices), chat, context),
+        prompt=sft_prompt(cfg.template, q.question, choices, chat, context),
         response=response,
         target_text=text,
         target_letter=letter,

@@ -3,8 +3,12 @@
 A letter format scores the next token after the prompt, restricted to the option letters, with
 the letter written exactly as its demonstrations teach it. A continuation format scores each
 option's text as the continuation of a context: k-shot questions (`views="demo-sets"`) or
-zero-shot statements (`views="statements"`). Code reads these fields, never a format's name.
-Bump a version whenever the scores a format gives could change: `id` is written into records.
+zero-shot statements (`views="statements"`). A trained format (`template` set) reads a tuned model
+zero-shot in exactly the prompt SFT trained it on (iftscope.prompts.sft_prompt), up to the response:
+the option letter after the prompt when the options were shown (the response was " C. text"), else
+each option's text (the response was " text"); `trained_format` names the one for a render config.
+Code reads these fields, never a format's name. Bump a version whenever the scores a format gives
+could change: `id` is written into records.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from iftscope.prompts import ANSWER_CUE, QUESTION_PREFIX, ask
+from iftscope.prompts import ANSWER_CUE, QUESTION_PREFIX, ask, chat_renderer, sft_prompt, user_turn
 from iftscope.types import LETTERS, Question
 
 LETTER, CONTINUATION = "letter", "continuation"
@@ -39,6 +43,7 @@ class PromptFormat:
     demo_answer: str = DEMO_LETTER_TEXT  # a demonstration's answer: DEMO_LETTER or DEMO_LETTER_TEXT
     uses_chat_template: bool = False  # prompts go through the model's chat template (with_tokenizer)
     own_statements: bool = False  # statements: the question's own (metadata cloze_prompts) if it has them
+    template: str | None = None  # trained format: the SFT template whose prompt it scores, zero-shot
     render: Callable[[list[dict[str, str]]], str] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -47,6 +52,8 @@ class PromptFormat:
             raise ValueError(f"format {self.name!r}: views {self.views!r} with mode {self.mode!r}; see VIEWS")
         if self.demo_answer not in (DEMO_LETTER, DEMO_LETTER_TEXT):
             raise ValueError(f"format {self.name!r}: unknown demo_answer {self.demo_answer!r}")
+        if self.template is not None and (self.uses_chat_template != (self.template == "chat")):
+            raise ValueError(f"format {self.name!r}: uses_chat_template must say whether template is chat")
 
     @property
     def id(self) -> str:
@@ -54,8 +61,8 @@ class PromptFormat:
 
     @property
     def zero_shot_only(self) -> bool:
-        """Statements are scored without demonstrations."""
-        return self.views == STATEMENTS
+        """Statements are scored without demonstrations, and a trained format has none: SFT showed none."""
+        return self.views == STATEMENTS or self.template is not None
 
     def letter(self, i: int) -> str:
         return self.letter_prefix + LETTERS[i]
@@ -73,15 +80,10 @@ class PromptFormat:
         """A chat-template format renders with the model's own chat template; other formats ignore this."""
         if not self.uses_chat_template:
             return self
-        if not getattr(tokenizer, "chat_template", None):
-            raise ValueError("this model's tokenizer has no chat template; use --format paper or mmlu")
-        bos = tokenizer.bos_token or ""
-
-        def render(messages: list[dict[str, str]]) -> str:
-            text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-            return text[len(bos) :] if bos and text.startswith(bos) else text  # the scorer adds BOS
-
-        return replace(self, render=render)
+        advice = "use --format paper or mmlu"
+        if self.template is not None:
+            advice = f"format {self.name} reads a model tuned with the chat template, which needs one"
+        return replace(self, render=chat_renderer(tokenizer, advice))  # no BOS: the scorer adds it
 
     def _head(self, q: Question) -> str:
         return self.header.format(domain=(q.domain or "general knowledge").replace("_", " "))
@@ -89,8 +91,21 @@ class PromptFormat:
     def chat_turn(self, q: Question, choices: Sequence[str]) -> str:
         return f"{self._head(q)}\n\n{self.block(q, choices)}"
 
+    def trained_prompt(self, q: Question, choices: Sequence[str] | None) -> str:
+        """The SFT prompt of `template` for q (with these options listed, or none), as training built it."""
+        if self.template is None:
+            raise ValueError(f"format {self.id} is not a trained format (no SFT template)")
+        chat = None
+        if self.template == "chat":
+            if self.render is None:
+                raise ValueError(f"format {self.id} needs the model's tokenizer: call with_tokenizer first")
+            chat = user_turn(self.render)
+        return sft_prompt(self.template, q.question, choices, chat)
+
     def letter_context(self) -> str:
         """What precedes the scored letter, to find the letter's token id."""
+        if self.template is not None:  # the whole prompt: the letter's token is the one in context
+            return self.trained_prompt(Question("_", "?", ("x", "y"), 0), ("x", "y"))
         if self.uses_chat_template:
             return self._chat([], Question("_", "?", ("x", "y"), 0), ("x", "y"))
         return self.answer_cue
@@ -107,6 +122,10 @@ class PromptFormat:
         return self.render([*messages, {"role": "user", "content": self.chat_turn(q, choices)}])
 
     def letter_prompt(self, q: Question, choices: Sequence[str], demos: Sequence[Question]) -> str:
+        if self.template is not None:
+            if demos:
+                raise ValueError(f"format {self.id} reads a tuned model zero-shot; use shots=0")
+            return self.trained_prompt(q, choices)
         if self.uses_chat_template:
             return self._chat(demos, q, choices)
         head = self._head(q)
@@ -126,6 +145,8 @@ class PromptFormat:
     def cloze_contexts(self, q: Question) -> list[str]:
         """The statements a `statements` format continues, one view each: the question's own when
         `own_statements` (the micro-world gives three paraphrases), else the question and the cue."""
+        if self.template is not None:
+            return [self.trained_prompt(q, None)]
         own = q.metadata.get("cloze_prompts") if self.own_statements else None
         return list(own or [self._ask(q)])
 
@@ -133,6 +154,52 @@ class PromptFormat:
 PAPER_HEADER = "The following are multiple choice questions about {domain}. Please choose the correct answer."
 CHAT_HEADER = "The following is a multiple choice question about {domain}."
 MMLU_HEADER = "The following are multiple choice questions (with answers) about {domain}."
+
+
+# (SFT template, options shown) -> the trained format that reads a model tuned so
+TRAINED = {
+    ("plain", False): "qa",
+    ("plain", True): "sft-plain-options",
+    ("vicuna", False): "sft-vicuna",
+    ("vicuna", True): "sft-vicuna-options",
+    ("chat", False): "sft-chat",
+    ("chat", True): "sft-chat-options",
+}
+TRAINED_ALIAS = "trained"  # an eval_format that means: the trained format of the study's render config
+
+
+def _trained_formats() -> list[PromptFormat]:
+    """The trained formats but `qa` (declared on its own, as it was before there were others)."""
+    out = []
+    for (template, options), name in TRAINED.items():
+        if name == "qa":
+            continue
+        read = (
+            "the letter after the prompt (' C', the response's first token)"
+            if options
+            else ("each option's text as the continuation (the response ' text')")
+        )
+        out.append(
+            PromptFormat(
+                name=name,
+                version=1,
+                mode=LETTER if options else CONTINUATION,
+                views=DEMO_SETS_X_PERMUTATIONS if options else STATEMENTS,
+                letter_prefix=" ",  # the response ' C. text' starts with ' C'
+                template=template,
+                uses_chat_template=template == "chat",
+                about=f"zero-shot, the {template} SFT template{' with the options listed' if options else ''}"
+                f" exactly as training prompted; scores {read}: how a model tuned so is read",
+            )
+        )
+    return out
+
+
+def trained_format(template: str, show_options: bool) -> str:
+    """The name of the format that reads a model tuned with this template and option display."""
+    if (template, show_options) not in TRAINED:
+        raise ValueError(f"no trained format for template {template!r}; templates: plain, vicuna, chat")
+    return TRAINED[template, show_options]
 
 
 def _registry(*formats: PromptFormat) -> dict[str, PromptFormat]:
@@ -199,11 +266,11 @@ FORMATS: dict[str, PromptFormat] = _registry(
         version=1,
         mode=CONTINUATION,
         views=STATEMENTS,
-        question_prefix=QUESTION_PREFIX,  # with ANSWER_CUE: prompts.plain_prompt, SFT's plain template
-        answer_cue=ANSWER_CUE,
+        template="plain",  # prompts.sft_prompt: 'Question: ...\nAnswer:', SFT's plain template
         about="zero-shot 'Question: ...\\nAnswer:' (the plain SFT template), each option's text scored as "
         "the continuation: how a model tuned with that template is read",
     ),
+    *_trained_formats(),
     PromptFormat(
         name="cloze",
         version=2,

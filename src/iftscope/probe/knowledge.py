@@ -76,9 +76,20 @@ def choose_demos(q: Question, pool: Sequence[Question], cfg: ProbeConfig, set_in
 
 
 def letter_token_ids(scorer: Scorer, fmt: PromptFormat, n_options: int) -> list[int]:
-    """The token ids a letter format scores, as its prompt writes the letters."""
+    """The token ids a letter format scores, as its prompt writes the letters. A tokenizer that
+    merges the cue and the letter (':C' one token, as in Llama-3, Qwen2, tekken) cannot be read by
+    a format that writes them together: the error says which formats can."""
     context = fmt.letter_context()
-    return [scorer.single_token_id(context, fmt.letter(i)) for i in range(n_options)]
+    try:
+        return [scorer.single_token_id(context, fmt.letter(i)) for i in range(n_options)]
+    except ValueError as e:
+        advice = ""
+        if not fmt.letter_prefix and not fmt.uses_chat_template:  # 'Answer:C': the cue, the bare letter
+            advice = (
+                "; it merges the letter with the cue before it. Use a format whose letter is a token of "
+                "its own: --format mmlu (' A' after 'Answer:') or chat (the model's chat template)"
+            )
+        raise ValueError(f"format {fmt.id} cannot be scored with this tokenizer: {e}{advice}") from e
 
 
 def slick_category(view_correct: Sequence[bool], sampled: float, weak_threshold: float) -> str:

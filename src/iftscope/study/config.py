@@ -12,6 +12,7 @@ from iftscope.analyse.inference import ContrastsConfig
 from iftscope.intervene.groups import InterveneConfig
 from iftscope.intervene.render import RenderConfig
 from iftscope.microworld.stage import WorldStageConfig
+from iftscope.probe.formats import TRAINED_ALIAS, trained_format
 from iftscope.probe.knowledge import ProbeConfig
 from iftscope.stages.probe import CacheConfig
 from iftscope.train.sft import SFTConfig
@@ -53,7 +54,7 @@ class StudyConfig:
     intervene: InterveneConfig = field(default_factory=InterveneConfig)  # its seed comes from `seeds`
     render: RenderConfig = field(default_factory=RenderConfig)  # its seed comes from `seeds`
     train: SFTConfig = field(default_factory=SFTConfig)  # its seed comes from `seeds`
-    eval_format: str = "qa"  # how tuned models are read ("qa" = the plain template's question)
+    eval_format: str = "trained"  # how tuned models are read: "trained" = exactly as SFT prompted them
     workers: int = 0  # parallel train+eval processes; 0 = auto (1 on GPU or real data, else up to 4 CPUs)
     device: str = "auto"  # where the main process scores models: auto (a GPU if any), cpu, cuda:1 ...
     dtype: str = "float32"  # weights as loaded for scoring and training: float32, bfloat16, float16
@@ -64,3 +65,12 @@ class StudyConfig:
     generation_questions: int = 64  # generation mode and token shift on this many main-set questions
     curve_questions: int = 100  # QA accuracy during training on this many main-set questions (0 = off)
     curve_points: int = 6  # ... at this many evenly spaced steps
+
+    @property
+    def tuned_format(self) -> str:
+        """The format tuned models are read in: with eval_format "trained", the one whose prompt is
+        the training prompt up to the response (probe.formats.trained_format: `qa` for the plain
+        template without options, `sft-vicuna-options` for the paper's ...), else eval_format."""
+        if self.eval_format != TRAINED_ALIAS:
+            return self.eval_format
+        return trained_format(self.render.template, self.render.show_options)

@@ -102,7 +102,7 @@ def train_job(cfg: StudyConfig, run: RunFolder, inputs: StudyInputs, job: Job) -
     """One job's fine-tuning (the same budget for every group), with its QA curve."""
     curve = Curve(
         inputs.sets[inputs.main_set][: cfg.curve_questions], points=cfg.curve_points,
-        format=cfg.eval_format, pool=inputs.pool, batch_size=cfg.eval_batch_size,
+        format=cfg.tuned_format, pool=inputs.pool, batch_size=cfg.eval_batch_size,
     )  # fmt: skip
     examples = run.examples(job.seed, job.group)
     return train_stage(
@@ -114,7 +114,7 @@ def evaluate_job(cfg: StudyConfig, run: RunFolder, inputs: StudyInputs, job: Job
     """A tuned model zero-shot, as it was trained, on every test set; consistency with the base."""
     return evaluate_stage(
         inputs.base.tuned(run.train(job) / "model"), inputs.sets,
-        ProbeConfig(format=cfg.eval_format, shots=0, seed=cfg.probe.seed), run.eval(job),
+        ProbeConfig(format=cfg.tuned_format, shots=0, seed=cfg.probe.seed), run.eval(job),
         pool=inputs.pool, reference=read_reference(run.eval("base"), list(inputs.sets)),
         extras=job_extras(cfg, run, inputs, job), batch_size=cfg.eval_batch_size,
     )  # fmt: skip
@@ -133,7 +133,9 @@ def job_extras(cfg: StudyConfig, run: RunFolder, inputs: StudyInputs, job: Job) 
         if cfg.generation_questions:
             base_model = _base_model(inputs.base)
             qs = inputs.sets[main][: cfg.generation_questions]
-            gen = behaviour.generation(scorer.model, base_model, scorer.tokenizer, qs, cfg.render.template)
+            gen = behaviour.generation(
+                scorer.model, base_model, scorer.tokenizer, qs, cfg.render.template, cfg.render.show_options
+            )
             out[main] = {"generation": gen}
         items = next(g for g in read_json(run.groups(job.seed) / "groups.json") if g["name"] == job.group)[
             "items"
@@ -141,13 +143,14 @@ def job_extras(cfg: StudyConfig, run: RunFolder, inputs: StudyInputs, job: Job) 
         by_id = {q.id: q for q in inputs.questions}
         trained = [replace(by_id[it["question_id"]], answer=it["target"]) for it in items]
         mem = behaviour.memorisation(
-            scorer, trained, [it["gold"] for it in items], inputs.pool, cfg.eval_format
+            scorer, trained, [it["gold"] for it in items], inputs.pool, cfg.tuned_format
         )
         if get_format(cfg.probe.format).own_statements:  # biographies, read as the base probe reads them
             mem.update(behaviour.retention(scorer, inputs.sets[main][:200], cfg.probe))
         out["_memorisation"] = mem
+        held = inputs.sets[main][:200]
         out["_behaviour"] = behaviour.stability(
-            scorer, inputs.sets[main][:200], records[main], inputs.pool, cfg.eval_format, QUESTION_PARAPHRASES
+            scorer, held, records[main], inputs.pool, cfg.tuned_format, QUESTION_PARAPHRASES
         )
         return out
 
