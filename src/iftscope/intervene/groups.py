@@ -26,6 +26,8 @@ class InterveneConfig:
     micro_world: bool = True  # add unknown-gold and counterfactual when the data is a micro-world
     contextualized: bool = True  # add I-context when every I item has an explanation
     size: int | None = None  # None: the largest size every group can have
+    explanation_tokens: int = 24  # self-explained: the base model's explanation, at most this many tokens
+    explanation_temperature: float = 0.7  # self-explained: sampling temperature (top-p 1, no top-k)
     seed: int = 0  # which items each group draws (a study sets it from `seeds`)
 
 

@@ -48,6 +48,35 @@ def describe(groups: Sequence[Group], examples: dict[str, list[SFTExample]]) -> 
     return out
 
 
+def _chat(render: RenderConfig, base_model, tokenizer):
+    """The chat template's wrapper when the template is `chat` (from the tokenizer), else None."""
+    if render.template != "chat":
+        return None
+    if tokenizer is None and base_model is None:
+        raise ValueError("template 'chat' needs the model's tokenizer")
+    from iftscope.intervene.render import chat_wrapper
+
+    return chat_wrapper(tokenizer if tokenizer is not None else base_model[1])
+
+
+def _explanations(
+    groups: Sequence[Group], by_id: dict[str, Question], cfg: InterveneConfig, render: RenderConfig,
+    base_model, chat,
+) -> dict[tuple[str, int], str] | None:  # fmt: skip
+    """The base model's own explanations of every item's target, when a style needs them."""
+    if "self-explained" not in render.styles:
+        return None
+    if base_model is None:
+        raise ValueError("style 'self-explained' needs the base model (it writes the explanations)")
+    from iftscope.intervene.explain import generate_explanations
+
+    wanted = [(by_id[it.question_id], it.target) for g in groups for it in g.items]
+    return generate_explanations(
+        *base_model, wanted, render.template, max_new_tokens=cfg.explanation_tokens,
+        temperature=cfg.explanation_temperature, seed=cfg.seed, chat=chat,
+    )  # fmt: skip
+
+
 def run_intervene(
     questions: Sequence[Question],
     records: Sequence[ProbeRecord],
@@ -58,25 +87,13 @@ def run_intervene(
     tokenizer=None,
 ) -> dict[str, Any]:
     """Write OUT/groups.json, OUT/examples/<group>.jsonl (every style) and OUT/summary.json, all at
-    once. `base_model` = (model, tokenizer) writes the explanations of style `self-explained`;
-    the template `chat` uses the tokenizer's chat template."""
+    once. `base_model` = (model, tokenizer) writes the explanations of style `self-explained`
+    (intervene.explanation_tokens long, at intervene.explanation_temperature); the template `chat`
+    uses the tokenizer's chat template, for the examples and the explanation prompts alike."""
     groups = build_groups(questions, records, cfg)
     by_id = {q.id: q for q in questions}
-    explanations = None
-    if "self-explained" in render.styles:
-        if base_model is None:
-            raise ValueError("style 'self-explained' needs the base model (it writes the explanations)")
-        from iftscope.intervene.explain import generate_explanations
-
-        wanted = [(by_id[it.question_id], it.target) for g in groups for it in g.items]
-        explanations = generate_explanations(*base_model, wanted, render.template, seed=cfg.seed)
-    chat = None
-    if render.template == "chat":
-        if tokenizer is None and base_model is None:
-            raise ValueError("template 'chat' needs the model's tokenizer")
-        from iftscope.intervene.render import chat_wrapper
-
-        chat = chat_wrapper(tokenizer if tokenizer is not None else base_model[1])
+    chat = _chat(render, base_model, tokenizer)
+    explanations = _explanations(groups, by_id, cfg, render, base_model, chat)
     examples = {g.name: render_group(g, by_id, render, chat, explanations) for g in groups}
     summary = {
         "intervene": asdict(cfg),

@@ -89,6 +89,9 @@ def _intervene(cfg: StudyConfig, say) -> None:
     for i, r in enumerate(iv.mixtures):
         _need(0 <= r <= 1, say, f"intervene.mixtures[{i}]: {r} (must be in [0, 1])")
     _need(iv.size is None or iv.size >= 1, say, f"intervene.size: {iv.size} (must be >= 1, or null)")
+    n, temp = iv.explanation_tokens, iv.explanation_temperature
+    _need(n >= 1, say, f"intervene.explanation_tokens: {n} (must be >= 1)")
+    _need(temp > 0, say, f"intervene.explanation_temperature: {temp} (must be > 0)")
 
 
 def _render(cfg: StudyConfig, say) -> None:
