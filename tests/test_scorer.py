@@ -94,3 +94,35 @@ def test_one_token_options_share_their_context(tiny_model, tokenizer):
         lp = manual_logprobs(tiny_model, whole)
         expected = sum(lp[i - 1, whole[i]].item() for i in range(len(ctx_ids), len(whole)))
         assert score.logprob == pytest.approx(expected, abs=1e-5)
+
+
+def test_a_head_that_is_not_plain_falls_back_to_the_model_logits(tiny_model, tokenizer):
+    """Logits scaled in the model's code (not visible in its config), or softcapped (named in the
+    config): the scorer uses the model's own logits, so its scores stay those of the model."""
+    plain = HFScorer(tiny_model, tokenizer)
+    assert plain.head.plain
+    forward = tiny_model.forward
+
+    def scaled(*args, **kwargs):
+        out = forward(*args, **kwargs)
+        out.logits = out.logits * 0.5
+        return out
+
+    tiny_model.forward = scaled
+    scorer = HFScorer(tiny_model, tokenizer)
+    ids = [scorer.single_token_id("Answer:", L) for L in "ABCD"]
+    prompts = ["Where was Stalain Brimley born ? Answer:", "Answer:"]
+    scores = scorer.letter_logprobs(prompts, ids)
+    assert not scorer.head.plain
+    for row, p in zip(scores.logprobs, prompts, strict=True):
+        np.testing.assert_allclose(row, manual_logprobs(tiny_model, scorer.encode(p))[-1][ids], atol=1e-5)
+    del tiny_model.forward
+    tiny_model.config.final_logit_softcapping = 30.0
+    assert not HFScorer(tiny_model, tokenizer).head.plain
+
+
+def test_tied_rows_by_hand():
+    from iftscope.models.scorer import LetterScores
+
+    scores = LetterScores(np.log([[0.3, 0.3, 0.2, 0.2], [0.4, 0.3, 0.2, 0.1], [0.1, 0.2, 0.35, 0.35]]))
+    assert scores.tied.tolist() == [True, False, True] and scores.tie_rate == pytest.approx(2 / 3)
