@@ -138,3 +138,10 @@ def test_sharded_launch_config_is_refused(tmp_path, kind, refused):
     assert [p.startswith(message) for p in found] == ([True] if refused else []), found
     missing = problems(load_recipe(None, [f"launch.config_file={tmp_path}/none.yaml"])[0])
     assert missing[0].startswith(f"launch.config_file: {tmp_path}/none.yaml: no such file")
+
+
+def test_eval_format_trained_is_accepted():
+    """`trained` (read tuned models as they were trained, StudyConfig's default) is not a format
+    name; validation refused it, so the paper recipes could not use it."""
+    assert problems(load_recipe(None, ["eval_format=trained"])[0]) == []
+    assert problems(load_recipe(None, ["eval_format=trained", "render.show_options=true"])[0]) == []

@@ -105,12 +105,16 @@ def _render(cfg: StudyConfig, say) -> None:
 
 
 def _probe(cfg: StudyConfig, say) -> None:
-    from iftscope.probe.formats import FORMATS
+    from iftscope.probe.formats import FORMATS, TRAINED_ALIAS
     from iftscope.probe.knowledge import DEMO_CHOICES, KNOWN_RULES
 
     p, names = cfg.probe, ", ".join(FORMATS)
-    for key, name in (("probe.format", p.format), ("eval_format", cfg.eval_format)):
-        _need(name in FORMATS, say, f"{key}: {name!r} (allowed: {names})")
+    _need(p.format in FORMATS, say, f"probe.format: {p.format!r} (allowed: {names})")
+    _need(
+        cfg.eval_format in FORMATS or cfg.eval_format == TRAINED_ALIAS,
+        say,
+        f"eval_format: {cfg.eval_format!r} (allowed: {TRAINED_ALIAS} (as trained), {names})",
+    )
     if p.format in FORMATS and FORMATS[p.format].zero_shot_only:
         _need(
             p.shots == 0,
@@ -195,11 +199,20 @@ def _chat_keys(cfg: StudyConfig) -> list[str]:
     from iftscope.probe.formats import FORMATS
 
     keys = ["render.template"] if cfg.render.template == "chat" else []
-    for key, name in (("probe.format", cfg.probe.format), ("eval_format", cfg.eval_format)):
+    names = (("probe.format", cfg.probe.format), ("eval_format", _tuned_format(cfg)))
+    for key, name in names:
         fmt = FORMATS.get(name)
         if fmt is not None and fmt.uses_chat_template:
             keys.append(key)
     return keys
+
+
+def _tuned_format(cfg: StudyConfig) -> str | None:
+    """The format tuned models are read in (eval_format `trained` resolved), None if unknown."""
+    try:
+        return cfg.tuned_format
+    except (KeyError, ValueError):
+        return None  # an unknown template: reported by _render
 
 
 def _chat(cfg: StudyConfig, say) -> None:
