@@ -134,7 +134,7 @@ def test_sharded_launch_config_is_refused(tmp_path, kind, refused):
     config = tmp_path / "accelerate.yaml"
     config.write_text(f"compute_environment: LOCAL_MACHINE\ndistributed_type: {kind}\nnum_processes: 2\n")
     found = problems(load_recipe(None, [f"launch.config_file={config}"])[0])
-    message = f"launch.config_file: {config}: distributed_type {kind} is not supported yet: use DDP"
+    message = f"launch.config_file: {config}: training under {kind} is not supported yet"
     assert [p.startswith(message) for p in found] == ([True] if refused else []), found
     missing = problems(load_recipe(None, [f"launch.config_file={tmp_path}/none.yaml"])[0])
     assert missing[0].startswith(f"launch.config_file: {tmp_path}/none.yaml: no such file")

@@ -41,8 +41,8 @@ def register(sub) -> None:
         description="Supervised fine-tuning with loss on the response tokens only. Every group gets the "
         "same budget (steps x batch). Checkpoints every --checkpoint-every steps; a rerun resumes, and "
         "a finished --out trained with other settings is refused. Several processes or GPUs: "
-        "`accelerate launch -m iftscope.cli train ...` (DDP, FSDP or DeepSpeed, as configured by "
-        "`accelerate config`). The training flags are the recipe's train.* keys.",
+        "`accelerate launch -m iftscope.cli train ...` (DDP; FSDP and DeepSpeed are refused until "
+        "supported). The training flags are the recipe's train.* keys.",
         formatter_class=HelpFormatter,
     )
     p.add_argument(

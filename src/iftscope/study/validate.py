@@ -243,9 +243,6 @@ def _chat(cfg: StudyConfig, say) -> None:
     )
 
 
-SHARDED = ("FSDP", "DEEPSPEED", "MEGATRON_LM")
-
-
 def _launch(cfg: StudyConfig, say) -> None:
     """`launch.config_file` exists, is an accelerate config, and asks for DDP (or one process):
     sharded training (FSDP, DeepSpeed) is refused until the trainer supports it."""
@@ -257,16 +254,15 @@ def _launch(cfg: StudyConfig, say) -> None:
         return
     from accelerate.commands.config.config_args import load_config_from_file
 
+    from iftscope.train.distributed import check_distributed_type
+
     try:
         kind = load_config_from_file(path).distributed_type
+        kind = "NO" if kind is False else kind  # YAML 1.1 reads an unquoted NO as false
     except Exception as e:  # noqa: BLE001 - YAML/JSON errors and unknown values alike
         say(f"launch.config_file: {path}: not an accelerate config: {' '.join(str(e).split())}")
         return
-    name = getattr(kind, "value", str(kind))
-    _need(
-        name not in SHARDED,
-        say,
-        f"launch.config_file: {path}: distributed_type {name} is not supported yet: use DDP "
-        "(launch.processes: N without a config file, or an accelerate config with distributed_type "
-        "MULTI_GPU), or LoRA (paper-lora) where a full fine-tuning does not fit one GPU",
-    )
+    try:  # the trainer's own rule (FSDP and DeepSpeed refused), before any process starts
+        check_distributed_type(kind)
+    except ValueError as e:
+        say(f"launch.config_file: {path}: {e}; where a full fine-tuning does not fit one GPU: paper-lora")
