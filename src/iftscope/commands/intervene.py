@@ -7,7 +7,7 @@ from pathlib import Path
 
 from iftscope.commands.flags import HelpFormatter, add_config_flags, config_from_flags
 from iftscope.intervene.groups import InterveneConfig
-from iftscope.intervene.render import RenderConfig
+from iftscope.intervene.render import TEMPLATES, RenderConfig
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,6 +61,6 @@ def register(sub) -> None:
     add_config_flags(p.add_argument_group("groups (intervene.*)"), InterveneConfig)
     add_config_flags(
         p.add_argument_group("rendering (render.*)"), RenderConfig, skip=("seed",),
-        choices={"template": ("plain", "vicuna", "chat")},
+        choices={"template": TEMPLATES},
     )  # fmt: skip
     p.set_defaults(func=run)
