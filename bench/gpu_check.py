@@ -52,7 +52,19 @@ STAGES = (
     ("3_lm_eval", "gpu_check_probe", "lm_eval_compare", ("lm_eval",)),
     ("6_smoke", "gpu_check_train", "smoke", ()),
 )
-VERSIONED = ("torch", "transformers", "accelerate", "peft", "tokenizers", "lm_eval", "trl", "mistral_common")
+VERSIONED = (
+    "torch",
+    "transformers",
+    "accelerate",
+    "peft",
+    "tokenizers",
+    "datasets",
+    "pyarrow",
+    "fsspec",
+    "lm-eval",
+    "trl",
+    "mistral-common",
+)
 
 
 def write(out: Path, stem: str, record: dict) -> None:
@@ -63,13 +75,15 @@ def write(out: Path, stem: str, record: dict) -> None:
 
 
 def versions() -> dict:
-    found = {}
+    """Installed distributions' versions (None: not installed), read without importing them."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found: dict[str, str | None] = {}
     for name in VERSIONED:
-        if importlib.util.find_spec(name) is None:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
             found[name] = None
-            continue
-        module = __import__(name)
-        found[name] = getattr(module, "__version__", "?")
     return found
 
 
@@ -82,13 +96,13 @@ def environment(args, sizes) -> dict:
         except OSError:  # no git there
             return ""
 
-    commit, dirty = git("rev-parse", "HEAD"), git("status", "--porcelain", "--", "src")
+    commit, dirty = git("rev-parse", "HEAD"), git("status", "--porcelain", "--", "src", "bench/gpu_check*")
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     return {
         "command": "python " + " ".join(sys.argv),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "commit": commit.strip() or os.environ.get("GPU_CHECK_COMMIT"),  # no .git on the GPU machine
-        "src_modified": bool(dirty.strip()) if commit else None,
+        "code_modified": bool(dirty.strip()) if commit else None,  # src/ or this script, uncommitted
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}",
         "gpu": gpu,
         "tiny": args.tiny,

@@ -96,6 +96,9 @@ def sft_lora(ctx: Context) -> dict:
     except ImportError as e:
         result["trl"] = f"skipped: {e}"
         return result
+    except Exception as e:  # TRL's failure is a finding; the figures above stand
+        result["trl"] = f"error: {type(e).__name__}: {e}"[:2000]
+        return result
     result |= {
         "trl": trl_version,
         "small_trl_seconds": round(trl_seconds, 3),

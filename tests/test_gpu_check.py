@@ -54,7 +54,7 @@ def read(out: Path, stem: str) -> dict:
     return json.loads(path.read_text())
 
 
-def test_tiny_check_writes_every_stage(tmp_path):
+def test_tiny_check_writes_every_stage(tmp_path, monkeypatch):
     done = run_check(tmp_path, "1,2,3,4,5")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     env = read(tmp_path, "0_environment")
@@ -85,6 +85,11 @@ def test_tiny_check_writes_every_stage(tmp_path):
         assert sft["tokens_per_second_ratio_ours_over_trl"] > 0
     step = read(tmp_path, "5_full_step")
     assert step["half_step"]["fraction_changed"] > 0.3  # one AdamW step moves most weights
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    from gpu_check_report import merged, table
+
+    text = table(merged(tmp_path))  # the docs' table, from the files alone
+    assert all(f"| {stem}: status" in text for stem in KEYS if stem != "6_smoke")
 
 
 def test_failing_stage_is_recorded_and_later_stages_run(tmp_path, monkeypatch):
