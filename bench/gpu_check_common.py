@@ -118,10 +118,13 @@ class TokenCounter:
         self.handle.remove()
 
 
-def matmul_params(model) -> int:
-    """Parameters that multiply every token: all but the input embeddings (the head included)."""
-    emb = model.get_input_embeddings().weight
-    return sum(p.numel() for p in model.parameters() if p is not emb)
+def matmul_params(model, head: bool = True) -> int:
+    """Parameters that multiply every token: all but the input embeddings; the output head only
+    with `head` (training applies it at every position, the scorer only at the scored ones)."""
+    skip = {id(model.get_input_embeddings().weight)}
+    if not head:
+        skip.add(id(model.get_output_embeddings().weight))
+    return sum(p.numel() for p in model.parameters() if id(p) not in skip)
 
 
 def rate(tokens: int, seconds: float, flops_per_token: float, peak: dict) -> dict:

@@ -120,7 +120,7 @@ def probe_throughput(ctx: Context) -> dict:
     fmt = get_format("paper").with_tokenizer(tok)
     qs, pool = questions(ctx.data, s.probe_questions)
     cfg = ProbeConfig(format="paper", shots=5, demos="first", batch_questions=256)
-    flops = 2 * matmul_params(model)
+    flops = 2 * matmul_params(model, head=False)  # the head runs at the scored positions only
     runs = []
     for batch in s.probe_batches:
         for reuse in (True, False):
