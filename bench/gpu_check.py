@@ -88,6 +88,7 @@ def versions() -> dict:
 
 
 def environment(args, sizes) -> dict:
+    """What a figure needs beside it: command, commit, machine, GPU, package versions, sizes."""
     import subprocess
 
     def git(*words: str) -> str:
@@ -160,6 +161,7 @@ def run_stage(
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Prepare, then every chosen stage in order; 1 if any stage failed."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, required=True, help="folder for the stages' JSON files")
     ap.add_argument("--tiny", action="store_true", help="toy sizes on the CPU (the test suite runs this)")

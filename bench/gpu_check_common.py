@@ -61,11 +61,13 @@ CPU_TINY = Sizes(
 
 
 def sync() -> None:
+    """Wait for the GPU's queued work, so a wall-clock time covers it (nothing on a CPU)."""
     if torch.cuda.is_available():
         torch.cuda.synchronize()
 
 
 def reset_memory() -> None:
+    """Free what the last stage left and restart the GPU's peak-memory count."""
     import gc
 
     gc.collect()
@@ -218,6 +220,7 @@ class Context:
     work: Path
 
     def tok(self):
+        """The real tokenizer, loaded afresh (stages may change its padding side)."""
         from transformers import AutoTokenizer
 
         return AutoTokenizer.from_pretrained(self.tokenizer)

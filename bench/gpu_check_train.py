@@ -14,6 +14,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import torch
 from gpu_check_common import Context, matmul_params, questions, random_llama, rate
@@ -223,69 +224,57 @@ def _saved_changed(folder, start: dict) -> float:
     return moved / total if total else float("nan")
 
 
-def smoke(ctx: Context) -> dict:
-    """`iftscope run smoke` with the saved small model as data.model, the paper's probe and vicuna
-    template, LoRA and full fine-tuning, each in its own process (a failure is recorded, not raised)."""
-    s = ctx.sizes
-    ift, _ = questions(ctx.data, s.smoke_ift, split="train")
-    test, pool = questions(ctx.data, s.smoke_tests)
+def _smoke_files(ctx: Context) -> dict[str, Path]:
+    """The smoke study's question files (IFT questions, a test set, the demonstration pool), JSONL."""
+    ift, _ = questions(ctx.data, ctx.sizes.smoke_ift, split="train")
+    test, pool = questions(ctx.data, ctx.sizes.smoke_tests)
     files = {}
     for name, qs in (("ift", ift), ("test", test), ("pool", pool)):
         files[name] = ctx.work / f"smoke-{name}.jsonl"
-        files[name].write_text(
-            "".join(
-                json.dumps(
-                    {"id": q.id, "question": q.question, "choices": list(q.choices), "answer": q.answer}
-                )
-                + "\n"
-                for q in qs
-            )
-        )
-    out = {}
-    for lora in ("true", "false"):
-        folder = ctx.work / f"smoke-{'lora' if lora == 'true' else 'full'}"
-        cmd = [
-            sys.executable,
-            "-m",
-            "iftscope",
-            "run",
-            "--out",
-            str(folder),
-            "--quiet",
-            "smoke",
-            f"data.model={ctx.small_model}",
-            f"data.ift=[{files['ift']}]",
-            f"data.pool=[{files['pool']}]",
-            f"data.tests.HOMO={files['test']}",
-            "probe.format=paper",
-            "probe.shots=5",
-            "probe.demos=first",
-            "render.template=vicuna",
-            "render.show_options=true",
-            f"train.lora={lora}",
-            "train.steps=4",
-            f"train.batch_size={s.sft_micro}",
-            "train.lr=0.00002",
-            f"dtype={s.dtype}",
-            "eval_batch_size=32",
-            "generation_questions=8",
-            "curve_questions=0",
-            f"groups=[{s.smoke_groups}]",
+        rows = [
+            {"id": q.id, "question": q.question, "choices": list(q.choices), "answer": q.answer} for q in qs
         ]
+        files[name].write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return files
+
+
+def _smoke_overrides(ctx: Context, files: dict[str, Path], lora: bool) -> list[str]:
+    """The smoke recipe on real data: the saved small model, the paper's probe and template."""
+    s = ctx.sizes
+    data = [f"data.model={ctx.small_model}", f"data.ift=[{files['ift']}]", f"data.pool=[{files['pool']}]"]
+    data.append(f"data.tests.HOMO={files['test']}")
+    paper = ["probe.format=paper", "probe.shots=5", "probe.demos=first", "render.template=vicuna"]
+    paper.append("render.show_options=true")
+    train = [f"train.lora={str(lora).lower()}", "train.steps=4", f"train.batch_size={s.sft_micro}"]
+    train += ["train.lr=0.00002", f"dtype={s.dtype}", "eval_batch_size=32"]
+    small = ["generation_questions=8", "curve_questions=0", f"groups=[{s.smoke_groups}]"]
+    return data + paper + train + small
+
+
+def smoke(ctx: Context) -> dict:
+    """`iftscope run smoke` with the saved small model as data.model, the paper's probe and vicuna
+    template, LoRA and full fine-tuning, each in its own process (a failure is recorded, not raised)."""
+    files, out, limit = _smoke_files(ctx), {}, ctx.sizes.smoke_timeout
+    for name, lora in (("lora", True), ("full", False)):
+        folder = ctx.work / f"smoke-{name}"
+        cmd = [sys.executable, "-m", "iftscope", "run", "--out", str(folder), "--quiet", "smoke"]
         t0 = time.perf_counter()
         try:
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=s.smoke_timeout, check=False)
+            done = subprocess.run(
+                cmd + _smoke_overrides(ctx, files, lora),
+                capture_output=True,
+                text=True,
+                timeout=limit,
+                check=False,
+            )
             rc, tail = done.returncode, (done.stdout + done.stderr)[-1500:]
         except subprocess.TimeoutExpired as e:
             said = e.stdout.decode() if isinstance(e.stdout, bytes) else e.stdout or ""
-            rc, tail = "timeout", f"{said[-1000:]}\ntimed out after {s.smoke_timeout} s"
+            rc, tail = "timeout", f"{said[-1000:]}\ntimed out after {limit} s"
         summary = folder / "analysis" / "summary.json"
         stage = json.loads(summary.read_text()).get("stage_seconds") if summary.exists() else None
-        out["lora" if lora == "true" else "full"] = {
-            "returncode": rc,
-            "seconds": round(time.perf_counter() - t0, 2),
-            "stage_seconds": stage,
-            **({} if rc == 0 else {"output_tail": tail}),
-        }
+        out[name] = {"returncode": rc, "seconds": round(time.perf_counter() - t0, 2), "stage_seconds": stage}
+        if rc != 0:
+            out[name]["output_tail"] = tail
     failed = [k for k, v in out.items() if v["returncode"] != 0]
     return {"status": f"error: iftscope run failed ({', '.join(failed)})" if failed else "ok", **out}
