@@ -110,10 +110,11 @@ def test_chat_template_needs_a_tokenizer_that_has_one(real_model, tmp_path):
     from iftscope.study.recipe import shipped
 
     found = problems(load_recipe(shipped("smoke"), ["render.template=chat"])[0])
-    assert found == [
-        "render.template: chat: the micro-world's word-level tokenizer has no chat template "
+    assert len(found) == 1 and found[0].startswith("render.template")  # (and eval_format when trained)
+    assert found[0].endswith(
+        "chat: the micro-world's word-level tokenizer has no chat template "
         "(use render.template plain or vicuna, probe formats paper or mmlu)"
-    ]
+    )
     q = tmp_path / "q.jsonl"
     q.write_text('{"id": "a", "question": "?", "choices": ["x", "y"], "answer": 0}\n')
     base = [f"data.ift=[{q}]", f"data.tests={{T: {q}}}", "probe.format=chat", "probe.shots=0"]
