@@ -100,7 +100,8 @@ def test_layers(source, forbidden):
 
 def test_the_graph_sees_lazy_imports():
     graph = _modules()
-    assert "iftscope.study.runner" in graph["iftscope.study.jobs"] or "iftscope.study.inputs" in graph[
-        "iftscope.study.jobs"
-    ]
+    assert (
+        "iftscope.study.runner" in graph["iftscope.study.jobs"]
+        or "iftscope.study.inputs" in graph["iftscope.study.jobs"]
+    )
     assert "iftscope.microworld.stage" in graph["iftscope.study.inputs"]  # imported inside a function

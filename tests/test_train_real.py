@@ -157,8 +157,9 @@ def test_an_accelerate_config_asking_for_sharding_is_refused(tmp_path):
         (tmp_path / "c.yaml").write_text(text)
         with pytest.raises(ValueError, match=f"{what} is not supported"):
             check_accelerate_config(tmp_path / "c.yaml")
-    (tmp_path / "c.yaml").write_text("distributed_type: MULTI_GPU\nnum_processes: 2\n")
-    check_accelerate_config(tmp_path / "c.yaml")
+    for fine in ("distributed_type: MULTI_GPU\nnum_processes: 2\n", "distributed_type: NO\n"):
+        (tmp_path / "c.yaml").write_text(fine)  # a bare NO is YAML's false: still one process
+        check_accelerate_config(tmp_path / "c.yaml")
 
 
 def test_the_train_stage_trains_a_bf16_study_model_on_fp32_master_weights(real_model, tmp_path, monkeypatch):

@@ -43,7 +43,8 @@ def check_accelerate_config(path: str | Path) -> None:
     config = yaml.safe_load(Path(path).read_text()) or {}
     if not isinstance(config, dict):
         raise ValueError(f"{path}: not an accelerate config (a mapping)")
-    check_distributed_type(str(config.get("distributed_type", "NO")))
+    kind = config.get("distributed_type", "NO")
+    check_distributed_type("NO" if kind is False else str(kind))  # YAML 1.1 reads a bare NO as false
     for key, what in (("fsdp_config", "FSDP"), ("deepspeed_config", "DEEPSPEED")):
         if config.get(key):
             check_distributed_type(what)
