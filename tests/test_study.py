@@ -234,3 +234,42 @@ generation_questions: 4
     assert 'id="drilldown"' in html and "on HOMO" in summary["verdict"]
     assert f"H {h:.3f} vs I {i:.3f}" in summary["verdict"]  # the verdict reads the main set's H and I
     assert "permutation_stability" in summary["memorisation"]["H/answer"]  # a letter format: rotated options
+
+
+def test_tuned_models_are_read_with_their_training_prompt_on_a_real_tokenizer(tmp_path, real_model):
+    """vicuna with the options shown (the paper's SFT), on Llama-2's SentencePiece as it ships:
+    eval_format `trained` reads every tuned model in `sft-vicuna-options` (zero-shot, the vicuna
+    prompt, the letter ' C' as training taught it), and generation asks with the options."""
+    xiezhi = SHARED_DATA / "xiezhi"
+    small = {}
+    for name, path in {"ift": "engineering/train", "HOMO": "engineering/test"}.items():
+        rows = (xiezhi / f"{path}.jsonl").read_text().splitlines()[: 24 if name == "ift" else 8]
+        small[name] = tmp_path / f"{name}.jsonl"
+        small[name].write_text("\n".join(rows) + "\n")
+    recipe = tmp_path / "real.yaml"
+    recipe.write_text(
+        f"""
+name: trained-prompt
+seeds: [0]
+groups: [H]
+skip_groups: []
+data: {{model: {real_model("llama", "sp-legacy")}, ift: [{small["ift"]}], tests: {{HOMO: {small["HOMO"]}}}}}
+probe: {{format: mmlu, shots: 1, demos: first, known_rule: argmax}}
+intervene: {{confidence: 0.0, size: 4, mixtures: [], micro_world: false}}
+render: {{template: vicuna, show_options: true, styles: [answer]}}
+train: {{steps: 1, batch_size: 4, max_length: 512, checkpoint_every: 0}}
+eval_format: trained
+generation_questions: 3
+curve_questions: 0
+eval_batch_size: 64
+"""
+    )
+    cfg, _ = load_recipe(recipe)
+    assert cfg.tuned_format == "sft-vicuna-options"
+    out = tmp_path / "run"
+    Study(cfg, out, progress=False).run()
+    records = [json.loads(x) for x in (out / "eval" / "H" / "answer" / "s0" / "records-HOMO.jsonl").open()]
+    assert len(records) == 8 and {r["format"] for r in records} == {"sft-vicuna-options@1"}
+    metrics = json.loads((out / "eval" / "H" / "answer" / "s0" / "metrics.json").read_text())
+    assert metrics["HOMO"]["generation"]["n"] == 3
+    assert "permutation_stability" in metrics["_behaviour"]  # a letter format: rotated options
