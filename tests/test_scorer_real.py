@@ -160,3 +160,21 @@ def test_a_prompt_longer_than_the_context_is_a_clear_error(real_model):
     assert context_limit(no_positions, tok) == 12
     tok.model_max_length = int(1e30)
     assert context_limit(no_positions, tok) is None
+
+
+def test_token_shift_ranks_are_not_made_by_a_bf16_heads_ties(real_model):
+    """The base model's rank of a tuned model's token (token shift) comes from float32 logits at
+    the response positions: on the tie-prone bf16 model the old ranks (bf16 logits, strictly
+    greater ones counted) put every tied letter first; the exact ranks order them."""
+    from iftscope.evaluate.generation import batch_base_ranks
+
+    model, tok, scorer, letters = tie_prone_bf16(real_model("llama", "sp-converted"))
+    prompts = [scorer.encode(f"Question {i}: {w}? Answer:") for i, w in enumerate("Lisbon Oslo Lima".split())]
+    pairs = [(p, [t]) for p in prompts for t in letters]
+    ranks = batch_base_ranks(model, pairs, pad=tok.eos_token_id)
+    with torch.no_grad():
+        for (p, r), got in zip(pairs, ranks, strict=True):
+            hidden = model.model(input_ids=torch.tensor([p])).last_hidden_state[0, -1].double()
+            exact = hidden @ model.lm_head.weight.double().T
+            assert got == [int((exact > exact[r[0]]).sum()) + 1]
+    assert len({r[0] for r in ranks[:4]}) == 4  # four letters, four ranks: no head-made ties

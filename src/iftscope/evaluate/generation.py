@@ -60,24 +60,29 @@ def base_ranks(base_model, prompt: list[int], response: list[int]) -> list[int]:
 
 @torch.no_grad()
 def batch_base_ranks(
-    base_model, pairs: Sequence[tuple[list[int], list[int]]], batch_size: int = 64
+    base_model, pairs: Sequence[tuple[list[int], list[int]]], batch_size: int = 64, pad: int = 0
 ) -> list[list[int]]:
-    """base_ranks for many (prompt, response) pairs, right-padded batches."""
+    """base_ranks for many (prompt, response) pairs, right-padded batches. The base model's logits
+    are computed in float32 at the response positions only (models.head.OutputHead): a bf16 head's
+    exact ties would count a shifted token as unshifted."""
+    from iftscope.models.head import OutputHead
+    from iftscope.models.load import input_device
+
+    head, device = OutputHead(base_model), input_device(base_model)
     out: list[list[int]] = []
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start : start + batch_size]
         seqs = [p + r for p, r in chunk]
         width = max(len(x) for x in seqs)
-        ids = torch.tensor([x + [0] * (width - len(x)) for x in seqs])
-        mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in seqs])
-        device = base_model.device
-        logits = base_model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
-        for row, (p, r) in zip(logits, chunk, strict=True):
+        ids = torch.tensor([x + [pad] * (width - len(x)) for x in seqs], device=device)
+        mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in seqs], device=device)
+        states = head.states(ids, mask)
+        for row, (p, r) in zip(states, chunk, strict=True):
             if not r:
                 out.append([])
                 continue
-            at = row[len(p) - 1 : len(p) - 1 + len(r)]
-            chosen = at.gather(1, torch.tensor(r, device=device)[:, None])
+            at = head.logits(row[len(p) - 1 : len(p) - 1 + len(r)])
+            chosen = at.gather(1, torch.tensor(r, device=at.device)[:, None])
             out.append((at > chosen).sum(dim=1).add(1).tolist())
     return out
 
@@ -108,7 +113,7 @@ def generation_metrics(
     answers, follows, correct, first, rest, shifted = [], 0, 0, [], [], {}
     by_position: dict[int, list[int]] = {}
     generated = greedy(tuned, tokenizer, prompts, max_new_tokens)
-    all_ranks = batch_base_ranks(base, generated)
+    all_ranks = batch_base_ranks(base, generated, pad=pad_token_id(tokenizer))
     for q, (_, r_ids), ranks in zip(questions, generated, all_ranks, strict=True):
         text = tokenizer.decode(r_ids, skip_special_tokens=True)
         idx, fmt = parse_answer(text, q.choices, letters)
