@@ -126,3 +126,20 @@ def test_tied_rows_by_hand():
 
     scores = LetterScores(np.log([[0.3, 0.3, 0.2, 0.2], [0.4, 0.3, 0.2, 0.1], [0.1, 0.2, 0.35, 0.35]]))
     assert scores.tied.tolist() == [True, False, True] and scores.tie_rate == pytest.approx(2 / 3)
+
+
+def test_tie_count_reports_the_share_of_tied_letter_rows():
+    from iftscope.models.scorer import LetterScores, TieCount
+
+    class Fake:
+        tokenizer = "tok"
+
+        def letter_logprobs(self, prompts, ids):
+            rows = [[-1.0, -1.0, -2.0, -3.0], [-0.5, -1.0, -2.0, -3.0]][: len(prompts)]
+            return LetterScores(np.array(rows))
+
+    counted = TieCount(Fake())
+    assert counted.tie_rate is None and counted.tokenizer == "tok"  # the rest is the scorer's
+    counted.letter_logprobs(["p", "q"], [1, 2, 3, 4])
+    counted.letter_logprobs(["p"], [1, 2, 3, 4])
+    assert (counted.rows, counted.tied) == (3, 2) and counted.tie_rate == 2 / 3

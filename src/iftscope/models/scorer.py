@@ -197,3 +197,25 @@ class HFScorer:
             total = rows[i][: b - a].gather(1, targets[:, None]).sum().item()
             scores.append(ContinuationScore(total, b - a, chars))
         return scores
+
+
+class TieCount:
+    """A scorer that counts its letter scorings whose top options tie exactly (`tie_rate`): the
+    argmax of a tied row is the first option by convention, not the model's choice. Everything
+    else is the wrapped scorer's."""
+
+    def __init__(self, scorer: Scorer):
+        self.scorer, self.rows, self.tied = scorer, 0, 0
+
+    def __getattr__(self, name: str):
+        return getattr(self.scorer, name)
+
+    def letter_logprobs(self, prompts: Sequence[str], token_ids: Sequence[int]) -> LetterScores:
+        scores = self.scorer.letter_logprobs(prompts, token_ids)
+        self.rows, self.tied = self.rows + len(scores.logprobs), self.tied + int(scores.tied.sum())
+        return scores
+
+    @property
+    def tie_rate(self) -> float | None:
+        """Tied rows / letter rows scored; None when nothing was scored by letter."""
+        return self.tied / self.rows if self.rows else None

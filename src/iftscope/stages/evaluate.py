@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from iftscope.evaluate.qa import score_sets, set_metrics
-from iftscope.models.scorer import HFScorer
+from iftscope.models.scorer import HFScorer, TieCount
 from iftscope.probe.formats import get_format
 from iftscope.probe.knowledge import ProbeConfig
 from iftscope.runs import atomic_write_json, atomic_write_jsonl, read_done, read_json, read_jsonl
@@ -53,8 +53,13 @@ def evaluate_stage(
         return done
     scorer = model.scorer(batch_size)
     fmt = get_format(cfg.format).with_tokenizer(scorer.tokenizer)
-    records = score_sets(scorer, sets, fmt, cfg, pool)
-    metrics = {s: set_metrics(rs, reference[s] if reference else None) for s, rs in records.items()}
+    records, metrics = {}, {}
+    for name, questions in sets.items():
+        counted = TieCount(scorer)
+        records.update(score_sets(counted, {name: questions}, fmt, cfg, pool))
+        metrics[name] = set_metrics(records[name], reference[name] if reference else None)
+        if counted.tie_rate is not None:  # letter formats: rows whose top options tie exactly
+            metrics[name]["tie_rate"] = counted.tie_rate
     if extras is not None:
         for key, value in extras(scorer, records).items():
             if key in metrics:
