@@ -54,3 +54,26 @@ def test_shipped_recipes_load_with_their_settings():
         and paper.probe.shots == 5
         and set(paper.data.tests) == {"HOMO", "ID", "OOD"}
     )
+
+
+def test_the_main_process_lets_go_of_its_models_before_a_launch(tmp_path, monkeypatch):
+    """Launched training processes need the GPUs' memory: the base model the main process keeps
+    for token shift is dropped (and torch's cached GPU memory emptied) before each launch."""
+    from iftscope.runfolder import Job, RunFolder
+    from iftscope.study import jobs, launch
+
+    cfg, _ = load_recipe(None, [*ONE_JOB, "launch.processes=2"])
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_launch(*args):
+        seen.append(dict(jobs._BASE_MODELS))
+        raise Stop
+
+    monkeypatch.setattr(launch, "train_launched", fake_launch)
+    monkeypatch.setitem(jobs._BASE_MODELS, "base", object())
+    with pytest.raises(Stop):
+        jobs.run_job(cfg, RunFolder(tmp_path), None, Job(0, "H", "answer"))
+    assert seen == [{}]

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from iftscope.commands.flags import HelpFormatter, add_config_flags, add_dtype_flag, config_from_flags
+from iftscope.commands.flags import (
+    HelpFormatter,
+    add_config_flags,
+    add_device_flag,
+    add_dtype_flag,
+    config_from_flags,
+)
 from iftscope.probe.knowledge import ProbeConfig
 
 # the ProbeConfig fields `iftscope evaluate` exposes (the rest keep their defaults)
@@ -83,7 +89,7 @@ def register(sub) -> None:
     e.add_argument("--pool", nargs="+", type=Path, help="demonstrations for k-shot letter formats")
     e.add_argument("--reference", type=Path, help="an earlier evaluate folder of the base model")
     e.add_argument("--out", required=True, type=Path)
-    e.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (auto: a GPU if there is one)")
+    add_device_flag(e)
     add_dtype_flag(e, "weights as loaded for scoring")
     e.add_argument("--batch-size", type=int, default=64)
     e.set_defaults(func=evaluate)

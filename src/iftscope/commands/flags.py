@@ -112,6 +112,16 @@ def add_dtype_flag(parser: argparse.ArgumentParser, what: str = "weights as load
     )
 
 
+def add_device_flag(parser: argparse.ArgumentParser) -> None:
+    """`--device`: where the model is scored, as the recipe's `device` key says it."""
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="cpu, cuda, cuda:1 ... (auto: a GPU if there is one; map: over every GPU, then the CPU, "
+        "with accelerate's device_map=auto, for a model that does not fit one GPU)",
+    )
+
+
 def _list_of(inner: type):
     """`a,b c` -> [a, b, c] cast to `inner`: lists accept commas and spaces alike."""
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from iftscope.commands.flags import HelpFormatter, add_config_flags, add_dtype_flag, config_from_flags
+from iftscope.commands.flags import (
+    HelpFormatter,
+    add_config_flags,
+    add_device_flag,
+    add_dtype_flag,
+    config_from_flags,
+)
 from iftscope.probe.knowledge import DEMO_CHOICES, KNOWN_RULES, ProbeConfig
 
 NORMALISE = ("sum", "char", "token")
@@ -21,7 +27,7 @@ def add_probe_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pool", nargs="+", type=Path, help="demonstration pool; by default the data itself")
     p.add_argument("--adapter", help="PEFT adapter folder")
     add_dtype_flag(p, "weights as loaded for scoring")
-    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (auto: a GPU if there is one)")
+    add_device_flag(p)
     p.add_argument("--batch-size", type=int, default=32, help="sequences per forward pass")
     p.add_argument("--cache-dir", help="score cache folder; by default $IFTSCOPE_CACHE or ~/.cache/iftscope")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write cached scores")

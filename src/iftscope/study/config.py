@@ -56,7 +56,7 @@ class StudyConfig:
     train: SFTConfig = field(default_factory=SFTConfig)  # its seed comes from `seeds`
     eval_format: str = "trained"  # how tuned models are read: "trained" = exactly as SFT prompted them
     workers: int = 0  # parallel train+eval processes; 0 = auto (1 on GPU or real data, else up to 4 CPUs)
-    device: str = "auto"  # where the main process scores models: auto (a GPU if any), cpu, cuda:1 ...
+    device: str = "auto"  # where models are scored: auto (a GPU if any), cpu, cuda:1 ..., map (over all GPUs)
     dtype: str = "float32"  # weights as loaded for scoring and training: float32, bfloat16, float16
     eval_batch_size: int = 256  # sequences per forward pass when scoring (lower it for 7B models)
     launch: LaunchConfig = field(default_factory=LaunchConfig)  # training on several GPUs/processes

@@ -88,6 +88,7 @@ def run_job(cfg: StudyConfig, run: RunFolder, inputs: StudyInputs, job: Job) -> 
 
     t1 = time.perf_counter()
     if cfg.launch.distributed and not run.train_done(job):
+        release_models()  # the launched processes need every GPU's memory
         train_launched(cfg.launch, run.root, job.seed, job.group, job.style, run.train(job))
     train = train_job(cfg, run, inputs, job)
     t2 = time.perf_counter()
@@ -158,6 +159,19 @@ def job_extras(cfg: StudyConfig, run: RunFolder, inputs: StudyInputs, job: Job) 
 
 
 _BASE_MODELS: dict[Any, Any] = {}
+
+
+def release_models() -> None:
+    """Drop the models this process holds (the base model kept for token shift) and hand the GPU
+    memory torch's allocator keeps cached back to the driver, before child processes train."""
+    import gc
+
+    import torch
+
+    _BASE_MODELS.clear()
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _base_model(spec):
