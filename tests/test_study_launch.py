@@ -77,3 +77,29 @@ def test_the_main_process_lets_go_of_its_models_before_a_launch(tmp_path, monkey
     with pytest.raises(Stop):
         jobs.run_job(cfg, RunFolder(tmp_path), None, Job(0, "H", "answer"))
     assert seen == [{}]
+
+
+def test_one_worker_per_gpu_each_pinned_to_its_own(monkeypatch):
+    """On a machine with GPUs the jobs run one per GPU, each worker seeing only its GPU (named as
+    CUDA_VISIBLE_DEVICES names them); under accelerate or a device map, one job at a time."""
+    import queue
+
+    import torch
+
+    from iftscope.study import jobs
+
+    auto = [*ONE_JOB, "workers=0"]  # TINY asks for one worker
+    cfg, _ = load_recipe(None, auto)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 3)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert jobs._gpu_ids() == ["0", "1", "2"] and jobs.workers(cfg, 10) == 3 and jobs.workers(cfg, 2) == 2
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,6,7")
+    assert jobs._gpu_ids() == ["4", "6", "7"]
+    for override in ("launch.processes=2", "device=map"):
+        assert jobs.workers(load_recipe(None, [*auto, override])[0], 10) == 1, override
+    assert jobs.workers(load_recipe(None, [*ONE_JOB, "workers=8"])[0], 10) == 3  # never more than GPUs
+    ids = queue.Queue()
+    ids.put("6")
+    jobs._pin_gpu(ids)
+    assert __import__("os").environ["CUDA_VISIBLE_DEVICES"] == "6"

@@ -55,7 +55,7 @@ class StudyConfig:
     render: RenderConfig = field(default_factory=RenderConfig)  # its seed comes from `seeds`
     train: SFTConfig = field(default_factory=SFTConfig)  # its seed comes from `seeds`
     eval_format: str = "trained"  # how tuned models are read: "trained" = exactly as SFT prompted them
-    workers: int = 0  # parallel train+eval processes; 0 = auto (1 on GPU or real data, else up to 4 CPUs)
+    workers: int = 0  # parallel train+eval processes; 0 = auto (one per GPU, else 1 on real data or 4 CPUs)
     device: str = "auto"  # where models are scored: auto (a GPU if any), cpu, cuda:1 ..., map (over all GPUs)
     dtype: str = "float32"  # weights as loaded for scoring and training: float32, bfloat16, float16
     eval_batch_size: int = 256  # sequences per forward pass when scoring (lower it for 7B models)

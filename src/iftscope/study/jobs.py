@@ -23,17 +23,53 @@ from iftscope.study.inputs import StudyInputs, prepare_inputs
 
 
 def workers(cfg: StudyConfig, n_jobs: int) -> int:
-    """Parallel train+eval processes: the recipe's, else 1 on GPUs, real data or under accelerate,
-    else up to 4 CPU processes (one thread each)."""
+    """Parallel train+eval processes: the recipe's, else one per GPU (each worker sees one GPU), else
+    1 on real data or under accelerate or a device map, else up to 4 CPU processes (one thread each)."""
     import torch
 
-    if cfg.launch.distributed:  # each job's training takes every GPU in turn
+    if cfg.launch.distributed or cfg.device == "map":  # each job takes every GPU in turn
         return 1
+    gpus = len(_gpu_ids()) if torch.cuda.is_available() else 0
     if cfg.workers:
-        return max(1, min(cfg.workers, n_jobs))
-    if torch.cuda.is_available() or cfg.data.model is not None:
+        return max(1, min(cfg.workers, n_jobs, gpus or cfg.workers))
+    if gpus:
+        return max(1, min(gpus, n_jobs))
+    if cfg.data.model is not None:
         return 1
     return max(1, min(os.cpu_count() or 1, 4, n_jobs))
+
+
+def _gpu_ids() -> list[str]:
+    """The GPUs this process may use, named as CUDA_VISIBLE_DEVICES names them (else 0..n-1)."""
+    import torch
+
+    count = torch.cuda.device_count()
+    visible = [x.strip() for x in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if x.strip()]
+    return visible[:count] if visible else [str(i) for i in range(count)]
+
+
+def _pin_gpu(ids) -> None:
+    """Pool initializer: this worker process sees one GPU only, taken from the queue `ids` (set
+    before the worker's first CUDA call, which is when CUDA reads the variable)."""
+    os.environ["CUDA_VISIBLE_DEVICES"] = ids.get()
+
+
+def _pool(n: int):
+    """n spawned worker processes; on GPUs each pinned to its own GPU, after this process has let
+    go of the models it holds."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    import torch
+
+    ctx = multiprocessing.get_context("spawn")
+    if not torch.cuda.is_available():
+        return ProcessPoolExecutor(n, mp_context=ctx)
+    release_models()
+    ids = ctx.Queue()
+    for gpu in _gpu_ids()[:n]:
+        ids.put(gpu)
+    return ProcessPoolExecutor(n, mp_context=ctx, initializer=_pin_gpu, initargs=(ids,))
 
 
 def run_jobs(
@@ -41,14 +77,11 @@ def run_jobs(
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Every job, in order; (one dict per job, the stage's seconds: train and evaluate summed over
     worker processes, train_and_evaluate_wall the stage's wall time, workers)."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
     t0, n = time.perf_counter(), workers(cfg, len(jobs))
     bar = tqdm(total=len(jobs), desc="train+eval", unit="model", disable=not progress, dynamic_ncols=True)
     runs, t_train, t_eval = [], 0.0, 0.0
     if n > 1:
-        pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"))
+        pool = _pool(n)
         results = pool.map(_job_in_worker, [(cfg, str(run.root), j) for j in jobs])
     else:  # lazily, so progress shows job by job
         pool, results = None, (run_job(cfg, run, inputs, j) for j in jobs)
@@ -75,7 +108,8 @@ def _job_in_worker(args: tuple[StudyConfig, str, Job]) -> dict[str, Any]:
     import torch
     from transformers.utils import logging as hf_logging
 
-    torch.set_num_threads(1)
+    if not torch.cuda.is_available():
+        torch.set_num_threads(1)  # CPU workers share the cores
     hf_logging.disable_progress_bar()  # a worker's bars would interleave with the study's own
     cfg, out, job = args
     run = RunFolder(Path(out))
