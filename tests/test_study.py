@@ -102,11 +102,11 @@ def test_study_end_to_end_and_resume(tmp_path, monkeypatch):
     calls = {"n": 0}
     original = jobs.evaluate_job
 
-    def dying(*args):
+    def dying(*args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 3:  # two tuned models evaluated, the third trained only
             raise KeyboardInterrupt("killed")
-        return original(*args)
+        return original(*args, **kwargs)
 
     monkeypatch.setattr(jobs, "evaluate_job", dying)
     with pytest.raises(KeyboardInterrupt):

@@ -192,3 +192,41 @@ def test_lora_on_a_bf16_base_trains_fp32_adapters_over_the_frozen_bf16_base(real
     assert all(math.isfinite(r["loss"]) for r in summary["log"])
     with safe_open(tmp_path / "model" / "adapter_model.safetensors", "pt") as f:
         assert any(f.get_tensor(k).abs().sum() > 0 for k in f.keys() if "lora_B" in k)
+
+
+@pytest.mark.parametrize(("lora", "dtype"), [(True, "float32"), (True, "bfloat16"), (False, "bfloat16")])
+def test_a_just_trained_model_evaluates_as_it_does_read_back_from_its_folder(
+    real_model, tmp_path, lora, dtype
+):
+    """A job evaluates the model it just trained while it is still loaded (no second read of a 7B
+    model): its records are exactly those of the same model read back from its folder, as a
+    resumed study reads it."""
+    from iftscope.probe.knowledge import ProbeConfig
+    from iftscope.runs import atomic_write_jsonl
+    from iftscope.stages.evaluate import evaluate_stage
+    from iftscope.stages.train import train_stage
+
+    atomic_write_jsonl(tmp_path / "examples.jsonl", [asdict(e) for e in vicuna_examples(4)])
+    base = ModelSpec(str(real_model("llama", "sp-converted")), dtype=dtype, device="cpu")
+    kept = []
+    cfg = replace(ONE_STEP, lora=lora, lr=1e-2 if lora else 2e-5)
+    train_stage(
+        base,
+        tmp_path / "examples.jsonl",
+        "answer",
+        cfg,
+        tmp_path / "t",
+        keep=lambda m, t: kept.append((m, t)),
+    )
+    assert len(kept) == 1
+    sets, probe = {"HOMO": list(QUESTIONS[4:10])}, ProbeConfig(format="sft-vicuna-options", shots=0)
+    tuned = base.tuned(tmp_path / "t" / "model")
+    evaluate_stage(tuned, sets, probe, tmp_path / "in-memory", loaded=kept[0])
+    evaluate_stage(tuned, sets, probe, tmp_path / "read-back")
+    same = [(tmp_path / f / "records-HOMO.jsonl").read_text() for f in ("in-memory", "read-back")]
+    assert same[0] == same[1]
+    kept.clear()
+    train_stage(
+        base, tmp_path / "examples.jsonl", "answer", cfg, tmp_path / "t", keep=lambda m, t: kept.append(m)
+    )
+    assert kept == []  # a finished training is not redone: nothing in memory to hand over

@@ -44,6 +44,7 @@ def evaluate_stage(
     reference: dict[str, list[ProbeRecord]] | None = None,
     extras: Extras | None = None,
     batch_size: int = 64,
+    loaded: tuple[Any, Any] | None = None,
 ) -> dict[str, Any]:
     """Score `model` on `sets` in `cfg.format`; skipped when OUT/metrics.json exists. Returns the
     metrics as written (fresh and resumed runs read the same JSON back)."""
@@ -51,7 +52,8 @@ def evaluate_stage(
     done = read_done(out / "metrics.json")
     if done is not None:
         return done
-    scorer = model.scorer(batch_size)
+    # `loaded`: (model, tokenizer) already in memory (a job's model just trained), not read again
+    scorer = HFScorer(*loaded, batch_size=batch_size) if loaded else model.scorer(batch_size)
     fmt = get_format(cfg.format).with_tokenizer(scorer.tokenizer)
     records, metrics = {}, {}
     for name, questions in sets.items():

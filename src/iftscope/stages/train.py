@@ -5,7 +5,7 @@ last checkpoint). `iftscope train`, the study and its `accelerate launch` childr
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -43,9 +43,11 @@ def train_stage(
     *,
     curve: Curve | None = None,
     progress: bool = False,
+    keep: Callable[[Any, Any], None] | None = None,
 ) -> dict[str, Any]:
     """Fine-tune on the `style` examples of `examples_file` into OUT/model; returns train.json as
-    written. A finished OUT trained with other settings is refused, never silently reused."""
+    written. A finished OUT trained with other settings is refused, never silently reused.
+    `keep(model, tokenizer)` receives the tuned model still loaded when this call trained it."""
     from iftscope.intervene.stage import read_examples
     from iftscope.models.load import load_model
 
@@ -68,7 +70,7 @@ def train_stage(
         evaluate = qa_evaluator(list(curve.questions), tok, curve.batch_size, curve.format, list(curve.pool))
     train_sft(
         model, tok, examples, out, cfg, progress=progress, evaluate=evaluate, evaluate_every=every,
-        dtype=base.dtype,
+        dtype=base.dtype, on_saved=(lambda tuned: keep(tuned, tok)) if keep else None,
     )  # fmt: skip
     return read_json(out / "train.json")  # as a resumed run reads it
 

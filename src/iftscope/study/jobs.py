@@ -124,34 +124,40 @@ def run_job(cfg: StudyConfig, run: RunFolder, inputs: StudyInputs, job: Job) -> 
     if cfg.launch.distributed and not run.train_done(job):
         release_models()  # the launched processes need every GPU's memory
         train_launched(cfg.launch, run.root, job.seed, job.group, job.style, run.train(job))
-    train = train_job(cfg, run, inputs, job)
+    trained: list[tuple[Any, Any]] = []  # the model this process just trained, evaluated as it is
+    train = train_job(cfg, run, inputs, job, keep=lambda model, tok: trained.append((model, tok)))
     t2 = time.perf_counter()
-    metrics = evaluate_job(cfg, run, inputs, job)
+    metrics = evaluate_job(cfg, run, inputs, job, loaded=trained[0] if trained else None)
     return {
         "group": job.group, "style": job.style, "seed": job.seed, "metrics": metrics,
         "train": _train_brief(train), "train_seconds": t2 - t1, "eval_seconds": time.perf_counter() - t2,
     }  # fmt: skip
 
 
-def train_job(cfg: StudyConfig, run: RunFolder, inputs: StudyInputs, job: Job) -> dict[str, Any]:
-    """One job's fine-tuning (the same budget for every group), with its QA curve."""
+def train_job(cfg: StudyConfig, run: RunFolder, inputs: StudyInputs, job: Job, keep=None) -> dict[str, Any]:
+    """One job's fine-tuning (the same budget for every group), with its QA curve; `keep(model,
+    tokenizer)` gets the tuned model when this call trained it (train_stage)."""
     curve = Curve(
         inputs.sets[inputs.main_set][: cfg.curve_questions], points=cfg.curve_points,
         format=cfg.tuned_format, pool=inputs.pool, batch_size=cfg.eval_batch_size,
     )  # fmt: skip
     examples = run.examples(job.seed, job.group)
     return train_stage(
-        inputs.base, examples, job.style, replace(cfg.train, seed=job.seed), run.train(job), curve=curve
-    )
+        inputs.base, examples, job.style, replace(cfg.train, seed=job.seed), run.train(job), curve=curve,
+        keep=keep,
+    )  # fmt: skip
 
 
-def evaluate_job(cfg: StudyConfig, run: RunFolder, inputs: StudyInputs, job: Job) -> dict[str, Any]:
-    """A tuned model zero-shot, as it was trained, on every test set; consistency with the base."""
+def evaluate_job(
+    cfg: StudyConfig, run: RunFolder, inputs: StudyInputs, job: Job, loaded=None
+) -> dict[str, Any]:
+    """A tuned model zero-shot, as it was trained, on every test set; consistency with the base.
+    `loaded`: (model, tokenizer) when the job's model is still in memory (else read from its folder)."""
     return evaluate_stage(
         inputs.base.tuned(run.train(job) / "model"), inputs.sets,
         ProbeConfig(format=cfg.tuned_format, shots=0, seed=cfg.probe.seed), run.eval(job),
         pool=inputs.pool, reference=read_reference(run.eval("base"), list(inputs.sets)),
-        extras=job_extras(cfg, run, inputs, job), batch_size=cfg.eval_batch_size,
+        extras=job_extras(cfg, run, inputs, job), batch_size=cfg.eval_batch_size, loaded=loaded,
     )  # fmt: skip
 
 

@@ -80,11 +80,14 @@ def train_sft(
     evaluate: Evaluate | None = None,
     evaluate_every: int = 0,
     dtype: str | torch.dtype | None = None,
+    on_saved: Callable[[Any], None] | None = None,
 ) -> dict[str, Any]:
     """Fine-tune and save to `out/model` (adapter or full weights, safetensors); resumes from
     `out/checkpoint`, deleted once the model is saved. `evaluate(model, step)` adds metrics to the
     log every `evaluate_every` steps. `dtype` (default: the model's own) bfloat16 or float16: fp32
-    master weights under that autocast, a full model saved in it (see train.precision)."""
+    master weights under that autocast, a full model saved in it (see train.precision).
+    `on_saved(model)`: the tuned model as saved, in eval mode, still loaded (one process only), so a
+    caller can evaluate it without reading it back."""
     out = Path(out)
     run = _setup(base_model, tokenizer, examples, cfg, weights_dtype(base_model, dtype))
     start, log = load_checkpoint(run.acc, out / "checkpoint")
@@ -93,6 +96,9 @@ def train_sft(
     summary = _summary(run, start, log, tokens, time.perf_counter() - t0)
     _save(run, tokenizer, out, summary)
     remove_checkpoint(run.acc, out / "checkpoint")
+    if on_saved is not None and run.acc.num_processes == 1:
+        # without accelerate's autocast wrapper: the model then runs as one read from its folder
+        on_saved(run.acc.unwrap_model(run.model, keep_fp32_wrapper=False).eval())
     return summary
 
 
@@ -211,8 +217,9 @@ def _save(run: _Run, tokenizer, out: Path, summary: dict[str, Any]) -> None:
     acc = run.acc
     acc.wait_for_everyone()
     model = acc.unwrap_model(run.model)
-    if not run.cfg.lora:  # the whole model in the dtype asked, in memory as on disk (an adapter: fp32)
-        model.to(run.dtype)
+    if not run.cfg.lora:  # the whole model in the dtype asked, in memory as on disk (an adapter: fp32);
+        for p in model.parameters():  # parameters only: buffers such as RoPE's inv_freq stay as a
+            p.data = p.data.to(run.dtype)  # model loaded in that dtype has them (float32)
     state = acc.get_state_dict(run.model)  # every process: a collective under FSDP / ZeRO-3
     if acc.is_main_process:
         with atomic_dir(out / "model") as tmp:
