@@ -1,7 +1,8 @@
 """The `iftscope` command: one subcommand per stage (commands/), each calling the stage layer.
 
 User errors (bad files, values, recipes) end in one clear line and exit code 2, Ctrl-C in one
-line and exit code 130 (a rerun resumes); `--debug` shows the traceback instead. Anything else is a
+line and exit code 130, SIGTERM (a scheduler's preemption, `kill`) likewise with 143, after every
+`finally` has run (a rerun resumes); `--debug` shows the traceback instead. Anything else is a
 bug: its traceback is shown, with a line asking to report it (exit 1).
 """
 
@@ -39,7 +40,29 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return (DataValidationError, RunFolderBusy, ValueError, FileNotFoundError, PermissionError, OSError)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, so it unwinds as from Ctrl-C (locks released, worker
+    pools shut down, nothing half-written: every output is written atomically)."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():  # signals go to the main thread
+        return _main(argv)
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return _main(argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     from transformers.utils import logging as hf_logging
 
@@ -52,11 +75,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"iftscope {command}: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         if args.debug:
             raise
-        print(f"iftscope {command}: interrupted; run the same command again to resume", file=sys.stderr)
-        return 130
+        what, code = ("terminated (SIGTERM)", 143) if isinstance(e, Terminated) else ("interrupted", 130)
+        print(f"iftscope {command}: {what}; run the same command again to resume", file=sys.stderr)
+        return code
     except Exception:
         import traceback
 
