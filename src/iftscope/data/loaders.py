@@ -94,7 +94,7 @@ def _csv_rows(path: Path, problems: list[Problem]) -> list[tuple[int, dict[str, 
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     rows, header = [], None
-    for record in reader:
+    for record in _records(reader, path, problems):
         line_no = reader.line_num
         if not record or not any(c.strip() for c in record):
             continue
@@ -129,6 +129,15 @@ def _csv_rows(path: Path, problems: list[Problem]) -> list[tuple[int, dict[str, 
             row.update({chr(ord("A") + i): o for i, o in enumerate(options)})
             rows.append((line_no, row))
     return rows
+
+
+def _records(reader, path: Path, problems: list[Problem]):
+    """The reader's records until one is not valid CSV (a stray carriage return in an unquoted
+    field, ...): that one becomes a problem naming its line, and reading stops."""
+    try:
+        yield from reader
+    except csv.Error as e:
+        problems.append(Problem(str(path), reader.line_num, None, f"not valid CSV: {e}"))
 
 
 def _hf_rows(path: Path, split: str | None, columns: dict[str, str] | None, problems: list[Problem]):
