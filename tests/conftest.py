@@ -153,6 +153,17 @@ def _score_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("IFTSCOPE_CACHE", str(tmp_path / "score-cache"))
 
 
+def xiezhi_subset(folder: Path, roles: dict[str, tuple[str, int]]) -> dict[str, Path]:
+    """role -> a file in `folder` holding the first n questions of ../shared/data/xiezhi/<path>.jsonl
+    (roles: role -> (path, n)); the shared files are read, never copied into the repository."""
+    out = {}
+    for role, (path, n) in roles.items():
+        rows = (SHARED_DATA / "xiezhi" / f"{path}.jsonl").read_text().splitlines()[:n]
+        out[role] = folder / f"{role}.jsonl"
+        out[role].write_text("\n".join(rows) + "\n")
+    return out
+
+
 @pytest.fixture(scope="session")
 def real_model(tmp_path_factory):
     """real_model(arch, kind) -> the folder of a tiny random `arch` model (llama, mistral, qwen2)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, xiezhi_subset
 
 from iftscope.cli import main
 from iftscope.runfolder import Job, RunFolder
@@ -30,21 +30,13 @@ CASES = {
 
 
 def _small_data(tmp_path):
-    """A few dozen Xiezhi questions per role (the real files are read, never copied elsewhere)."""
-    xiezhi = SHARED_DATA / "xiezhi"
-    roles = {
-        "ift": "engineering/train",
-        "HOMO": "engineering/test",
-        "ID": "science/test",
-        "OOD": "history/test",
+    """A few dozen Xiezhi questions per role, and the paper's demonstrations."""
+    tests = {
+        role: (path, 10)
+        for role, path in (("HOMO", "engineering/test"), ("ID", "science/test"), ("OOD", "history/test"))
     }
-    out = {}
-    for role, path in roles.items():
-        rows = (xiezhi / f"{path}.jsonl").read_text().splitlines()[: 40 if role == "ift" else 10]
-        out[role] = tmp_path / f"{role}.jsonl"
-        out[role].write_text("\n".join(rows) + "\n")
-    out["pool"] = xiezhi / "engineering" / "dev.jsonl"
-    return out
+    out = xiezhi_subset(tmp_path, {"ift": ("engineering/train", 40), **tests})
+    return out | {"pool": SHARED_DATA / "xiezhi" / "engineering" / "dev.jsonl"}
 
 
 def _recipe(tmp_path, model, fmt, template, lora, dtype):

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, xiezhi_subset
 
 from iftscope.cli import main
 from iftscope.study.recipe import RecipeError, load_recipe
@@ -199,11 +199,8 @@ def test_run_command_writes_the_report(tmp_path, capsys):
 def test_real_model_and_data_run_every_stage(tmp_path, tiny_hf_model_dir):
     """A tiny Llama on Xiezhi questions, the paper's format: chance accuracy, but every stage runs."""
     xiezhi = SHARED_DATA / "xiezhi"
-    small = {}
-    for name, path in {"ift": "engineering/train", "HOMO": "engineering/test", "OOD": "history/test"}.items():
-        rows = (xiezhi / f"{path}.jsonl").read_text().splitlines()[: 60 if name == "ift" else 16]
-        small[name] = tmp_path / f"{name}.jsonl"
-        small[name].write_text("\n".join(rows) + "\n")
+    roles = {"ift": ("engineering/train", 60), "HOMO": ("engineering/test", 16), "OOD": ("history/test", 16)}
+    small = xiezhi_subset(tmp_path, roles)
     recipe = tmp_path / "real.yaml"
     recipe.write_text(
         f"""
@@ -240,12 +237,7 @@ def test_tuned_models_are_read_with_their_training_prompt_on_a_real_tokenizer(tm
     """vicuna with the options shown (the paper's SFT), on Llama-2's SentencePiece as it ships:
     eval_format `trained` reads every tuned model in `sft-vicuna-options` (zero-shot, the vicuna
     prompt, the letter ' C' as training taught it), and generation asks with the options."""
-    xiezhi = SHARED_DATA / "xiezhi"
-    small = {}
-    for name, path in {"ift": "engineering/train", "HOMO": "engineering/test"}.items():
-        rows = (xiezhi / f"{path}.jsonl").read_text().splitlines()[: 24 if name == "ift" else 8]
-        small[name] = tmp_path / f"{name}.jsonl"
-        small[name].write_text("\n".join(rows) + "\n")
+    small = xiezhi_subset(tmp_path, {"ift": ("engineering/train", 24), "HOMO": ("engineering/test", 8)})
     recipe = tmp_path / "real.yaml"
     recipe.write_text(
         f"""
