@@ -59,21 +59,20 @@ def _train(model, tok, data, cfg: SFTConfig, out, dtype: str | None, on_step=Non
     return {"summary": summary, "per_step_tokens": per_step, "steady": steady, "takes_dtype": bool(kwargs)}
 
 
+def _sft_config(s, **settings) -> SFTConfig:
+    """The check's SFT runs: the sizes' batch, micro-batch and length, no warmup, no checkpoints."""
+    return SFTConfig(
+        batch_size=s.sft_batch, micro_batch_size=s.sft_micro, max_length=s.max_length, warmup=0,
+        checkpoint_every=0, **settings,
+    )  # fmt: skip
+
+
 def sft_lora(ctx: Context) -> dict:
     """LoRA SFT at the large shape, global batch in micro-batches; then iftscope vs TRL's
     SFTTrainer on the small model, same data, batch, steps and LoRA."""
     s, tok = ctx.sizes, ctx.tok()
     data = examples(ctx, s.sft_examples)
-    cfg = SFTConfig(
-        steps=s.sft_steps,
-        batch_size=s.sft_batch,
-        micro_batch_size=s.sft_micro,
-        lr=2e-4,
-        warmup=0,
-        lora=True,
-        checkpoint_every=0,
-        max_length=s.max_length,
-    )
+    cfg = _sft_config(s, steps=s.sft_steps, lr=2e-4, lora=True)
     model = random_llama(s.large, tok, s.dtype, ctx.device)
     flops = 4 * matmul_params(model)  # LoRA: forward 2N + backward through frozen weights 2N per token
     import gpu_check_common as common
@@ -164,16 +163,7 @@ def full_step(ctx: Context) -> dict:
 
     s, tok = ctx.sizes, ctx.tok()
     data = examples(ctx, s.sft_examples)
-    cfg = SFTConfig(
-        steps=1,
-        batch_size=s.sft_batch,
-        micro_batch_size=s.sft_micro,
-        lr=2e-5,
-        warmup=0,
-        lora=False,
-        checkpoint_every=0,
-        max_length=s.max_length,
-    )
+    cfg = _sft_config(s, steps=1, lr=2e-5, lora=False)
     start = {n: p.detach().clone() for n, p in ctx.load_small().named_parameters()}
     deltas: dict[str, dict] = {}
 
