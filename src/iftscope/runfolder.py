@@ -10,10 +10,13 @@
     analysis/                         runs.csv, summary.json
     report/                           report.html, summary.md
     .lock, .lock.holder               held by the process working in the folder (host, pid)
+    <stage folder>/outputs.json       what the finished stage wrote, with checksums (outputs.py)
 
 A stage is done when its last-written file exists (each stage writes that file atomically, last),
-so a killed run resumes with the results an uninterrupted run would give. Nothing else in the
-package spells a path inside a run folder.
+so a killed run resumes with the results an uninterrupted run would give; `outputs.json`, written
+right after, lets a rerun (and `iftscope verify`) check the stage's outputs before trusting them.
+`Stage` names each stage's folder, done-file and the stages it was computed from (a recomputed
+input makes it stale). Nothing else in the package spells a path inside a run folder.
 """
 
 from __future__ import annotations
@@ -43,6 +46,16 @@ class Job:
     def from_key(cls, key: str) -> Job:
         group, style, seed = key.split("/")
         return cls(int(seed.removeprefix("s")), group, style)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage's outputs: its folder, its done-file (written last) and its input stages' folders."""
+
+    name: str
+    folder: Path
+    done: str
+    inputs: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -137,6 +150,41 @@ class RunFolder:
     def report(self) -> Path:
         return self.root / "report"
 
+    # -- stages as units of verification (outputs.py) --------------------------------------------
+    @property
+    def world_stage(self) -> Stage:
+        return Stage("world", self.world, "summary.json")
+
+    @property
+    def probe_stage(self) -> Stage:
+        return Stage("probe", self.probe, "summary.json", (self.world,))
+
+    def groups_stage(self, seed: int) -> Stage:
+        return Stage(f"groups s{seed}", self.groups(seed), "summary.json", (self.probe,))
+
+    def train_stage(self, job: Job) -> Stage:
+        return Stage(f"train {job.key}", self.train(job), "train.json", (self.groups(job.seed),))
+
+    def eval_stage(self, name: str | Job) -> Stage:
+        if isinstance(name, Job):
+            return Stage(f"eval {name.key}", self.eval(name), "metrics.json", (self.train(name), self.eval("base")))
+        return Stage(f"eval {name}", self.eval(name), "metrics.json", (self.world,))
+
+    def analysis_stage(self, jobs: list[Job]) -> Stage:
+        inputs = (self.probe, self.eval("base"), *(self.eval(j) for j in jobs))
+        return Stage("analysis", self.analysis, "summary.json", inputs)
+
+    def stages(self) -> list[Stage]:
+        """Every stage this folder holds or will hold, in study order (jobs found on disk)."""
+        seeds = sorted(int(p.name[1:]) for p in self.root.glob("groups/s*") if p.name[1:].isdigit())
+        keys = {p.relative_to(self.root / d).as_posix() for d in ("train", "eval") for p in self.root.glob(f"{d}/*/*/s*")}
+        jobs = sorted(Job.from_key(k) for k in keys if k.split("/")[-1][1:].isdigit())
+        out = [self.world_stage] if self.world.exists() else []
+        out += [self.probe_stage, self.eval_stage("base"), *(self.groups_stage(s) for s in seeds)]
+        for job in jobs:
+            out += [self.train_stage(job), self.eval_stage(job)]
+        return [*out, self.analysis_stage(jobs)]
+
     @property
     def lock_file(self) -> Path:
         return self.root / ".lock"
@@ -149,6 +197,7 @@ class RunFolder:
         from filelock import FileLock, Timeout
 
         self.root.mkdir(parents=True, exist_ok=True)
+        _refuse_read_only(self.root)
         holder = self.root / ".lock.holder"
         lock = FileLock(str(self.lock_file), timeout=0)
         try:
@@ -168,3 +217,17 @@ class RunFolder:
 
 class RunFolderBusy(RuntimeError):
     """Another process holds the run folder."""
+
+
+def _refuse_read_only(root: Path) -> None:
+    """Refuse a run folder this process cannot write, before any work (a read-only mount, another
+    user's folder): tried by creating a file, which is what every stage will need."""
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir=root):
+            pass
+    except OSError as e:
+        raise PermissionError(
+            f"{root} is not writable ({e.strerror}); make it writable or choose another --out"
+        ) from None

@@ -12,6 +12,7 @@ from typing import Any
 from iftscope.analyse.correlation import base_wrong_rows
 from iftscope.analyse.inference import ContrastsConfig
 from iftscope.analyse.tables import summarise_study
+from iftscope.outputs import seal
 from iftscope.runfolder import Job, RunFolder
 from iftscope.runs import atomic_write_json, atomic_write_text, read_json, read_jsonl
 
@@ -43,6 +44,7 @@ def analyse_stage(
     result = {**result, "probe": read_json(run.probe / "summary.json"), **provenance()}
     atomic_write_text(run.runs_csv, _csv(rows))
     atomic_write_json(run.summary, result)
+    seal(run.analysis, run.analysis_stage([Job(r["seed"], r["group"], r["style"]) for r in runs]).inputs)
     return result
 
 

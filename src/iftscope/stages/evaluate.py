@@ -16,7 +16,8 @@ from iftscope.evaluate.qa import score_sets, set_metrics
 from iftscope.models.scorer import HFScorer, TieCount
 from iftscope.probe.formats import get_format
 from iftscope.probe.knowledge import ProbeConfig
-from iftscope.runs import atomic_write_json, atomic_write_jsonl, read_done, read_json, read_jsonl
+from iftscope.outputs import read_sealed, seal
+from iftscope.runs import atomic_write_json, atomic_write_jsonl, read_json, read_jsonl
 from iftscope.stages.model import ModelSpec
 from iftscope.types import ProbeRecord, Question
 
@@ -45,11 +46,13 @@ def evaluate_stage(
     extras: Extras | None = None,
     batch_size: int = 64,
     loaded: tuple[Any, Any] | None = None,
+    inputs: Sequence[Path] = (),
 ) -> dict[str, Any]:
-    """Score `model` on `sets` in `cfg.format`; skipped when OUT/metrics.json exists. Returns the
-    metrics as written (fresh and resumed runs read the same JSON back)."""
+    """Score `model` on `sets` in `cfg.format`; skipped when OUT/metrics.json exists and OUT's
+    outputs are intact (outputs.py; `inputs`: the stage folders this one is computed from). Returns
+    the metrics as written (fresh and resumed runs read the same JSON back)."""
     out = Path(out)
-    done = read_done(out / "metrics.json")
+    done = read_sealed(out, "metrics.json", inputs)
     if done is not None:
         return done
     # `loaded`: (model, tokenizer) already in memory (a job's model just trained), not read again
@@ -71,4 +74,5 @@ def evaluate_stage(
     for s, rs in records.items():
         atomic_write_jsonl(out / f"records-{s}.jsonl", (r.to_json() for r in rs))
     atomic_write_json(out / "metrics.json", metrics)
+    seal(out, inputs)
     return read_json(out / "metrics.json")

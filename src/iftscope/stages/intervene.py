@@ -11,7 +11,8 @@ from typing import Any
 from iftscope.intervene.groups import InterveneConfig
 from iftscope.intervene.render import RenderConfig
 from iftscope.intervene.stage import run_intervene
-from iftscope.runs import read_done, read_json
+from iftscope.outputs import read_sealed, seal
+from iftscope.runs import read_json
 from iftscope.stages.model import ModelSpec
 from iftscope.types import ProbeRecord, Question
 
@@ -24,10 +25,12 @@ def intervene_stage(
     out: str | Path,
     *,
     base: ModelSpec | None = None,
+    inputs: Sequence[Path] = (),
 ) -> dict[str, Any]:
-    """Write OUT/groups.json, OUT/examples/<group>.jsonl and OUT/summary.json; returns the summary."""
+    """Write OUT/groups.json, OUT/examples/<group>.jsonl and OUT/summary.json; returns the summary.
+    Skipped when OUT's outputs are intact (outputs.py; `inputs`: the probe folder it read)."""
     out = Path(out)
-    done = read_done(out / "summary.json")
+    done = read_sealed(out, "summary.json", inputs)
     if done is not None:
         return done
     base_model = tokenizer = None
@@ -42,4 +45,5 @@ def intervene_stage(
 
         tokenizer = AutoTokenizer.from_pretrained(base.path)
     run_intervene(questions, records, out, cfg, render, base_model, tokenizer)
+    seal(out, inputs)
     return read_json(out / "summary.json")  # as a resumed run reads it (key order included)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from iftscope.outputs import seal
 from iftscope.probe.formats import get_format
 from iftscope.probe.knowledge import ProbeConfig, letter_token_ids
 from iftscope.probe.runner import run_probe
@@ -47,11 +48,12 @@ def probe_stage(
     data: Sequence[str] = (),
     label: str | None = None,
     progress: bool = True,
+    inputs: Sequence[Path] = (),
 ) -> ProbeOutcome:
     """Probe `questions` (demonstrations from `pool`, default the questions) and write OUT/;
     `truth` (micro-world) adds agreement with ground truth. Returns the probe's summary; an
     interrupted probe resumes where it stopped. `data` and `label` (default: the model's path) name
-    the question files and the model in the summary."""
+    the question files and the model in the summary. OUT is sealed (outputs.py) with `inputs`."""
     from iftscope.models.identity import model_identity
     from iftscope.probe.cache import CachedScorer
 
@@ -71,6 +73,7 @@ def probe_stage(
         extra["scored_token_ids"] = letter_token_ids(scorer, fmt, max(len(q.choices) for q in questions))
     pool = list(pool) or list(questions)
     summary = run_probe(scorer, questions, pool, fmt, cfg, out, progress=progress, extra=extra, truth=truth)
+    seal(out, inputs)
     if isinstance(scorer, CachedScorer):
         return ProbeOutcome(summary, str(scorer.path), scorer.hits, scorer.misses)
     return ProbeOutcome(summary)

@@ -5,12 +5,14 @@ last checkpoint). `iftscope train`, the study and its `accelerate launch` childr
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from iftscope.runs import read_done, read_json
+from iftscope.outputs import read_sealed, seal
+from iftscope.runs import read_json
 from iftscope.stages.model import ModelSpec
 from iftscope.train.sft import SFTConfig, resolve, train_sft
 from iftscope.types import Question
@@ -44,10 +46,12 @@ def train_stage(
     curve: Curve | None = None,
     progress: bool = False,
     keep: Callable[[Any, Any], None] | None = None,
+    inputs: Sequence[Path] = (),
 ) -> dict[str, Any]:
     """Fine-tune on the `style` examples of `examples_file` into OUT/model; returns train.json as
     written. A finished OUT trained with other settings is refused, never silently reused.
-    `keep(model, tokenizer)` receives the tuned model still loaded when this call trained it."""
+    `keep(model, tokenizer)` receives the tuned model still loaded when this call trained it. A
+    finished OUT is verified first (outputs.py; `inputs`: the groups folder it was trained from)."""
     from iftscope.intervene.stage import read_examples
     from iftscope.models.load import load_model
 
@@ -56,7 +60,7 @@ def train_stage(
     if not examples:
         raise ValueError(f"{examples_file}: no examples of style {style!r}")
     cfg = resolve(cfg, len(examples))  # epochs -> steps, warmup ratio -> steps
-    if read_done(out / "train.json") is not None:
+    if read_sealed(out, "train.json", inputs) is not None:
         return _finished(out, cfg)
     # a full fine-tuning's master weights are fp32 (read exactly from the file), trained under the
     # half dtype's autocast and saved in it; a frozen LoRA base stays in it. accelerate places it.
@@ -72,6 +76,8 @@ def train_stage(
         model, tok, examples, out, cfg, progress=progress, evaluate=evaluate, evaluate_every=every,
         dtype=base.dtype, on_saved=(lambda tuned: keep(tuned, tok)) if keep else None,
     )  # fmt: skip
+    if os.environ.get("RANK", "0") == "0":  # under accelerate launch, the main process seals
+        seal(out, inputs)
     return read_json(out / "train.json")  # as a resumed run reads it
 
 

@@ -144,7 +144,7 @@ def train_job(cfg: StudyConfig, run: RunFolder, inputs: StudyInputs, job: Job, k
     examples = run.examples(job.seed, job.group)
     return train_stage(
         inputs.base, examples, job.style, replace(cfg.train, seed=job.seed), run.train(job), curve=curve,
-        keep=keep,
+        keep=keep, inputs=run.train_stage(job).inputs,
     )  # fmt: skip
 
 
@@ -158,6 +158,7 @@ def evaluate_job(
         ProbeConfig(format=cfg.tuned_format, shots=0, seed=cfg.probe.seed), run.eval(job),
         pool=inputs.pool, reference=read_reference(run.eval("base"), list(inputs.sets)),
         extras=job_extras(cfg, run, inputs, job), batch_size=cfg.eval_batch_size, loaded=loaded,
+        inputs=run.eval_stage(job).inputs,
     )  # fmt: skip
 
 

@@ -2,12 +2,15 @@
 
 world -> probe -> the base model on every test set -> groups per seed -> for every (seed, group,
 style): train, then evaluate -> analysis. Each stage writes atomically and is skipped when its
-output exists, so a killed run completes when rerun with the results an uninterrupted run would
-give. The report is written by `iftscope run` (report.render.write_report) after the study.
+output exists and is intact (outputs.py: checksums, and inputs not recomputed since), so a killed
+run completes when rerun with the results an uninterrupted run would give, and a damaged stage is
+recomputed with whatever was computed from it. The report is written by `iftscope run` (report.render.write_report) after the study.
 """
 
 from __future__ import annotations
 
+import shutil
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import replace
@@ -15,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from iftscope.intervene.stage import read_probe_records
+from iftscope.outputs import check, read_sealed
 from iftscope.runfolder import Job, RunFolder
 from iftscope.stages.analyse import analyse_stage
 from iftscope.stages.evaluate import evaluate_stage
@@ -69,7 +73,10 @@ class Study:
         cfg, run, clock = self.cfg, self.run_dir, StageClock()
         write_manifest(run, cfg)
         with clock.stage("world", "world"):
+            self._check_world()
             inputs = self.inputs()
+            if cfg.data.model is None:
+                read_sealed(run.world, run.world_stage.done)  # seals the world as built or reused
         with clock.stage("probe", "probe"):
             records = self.probe(inputs)
         t0 = time.perf_counter()
@@ -85,16 +92,25 @@ class Study:
         with clock.stage("analysis"):
             return analyse_stage(run, runs, cfg.render.styles[0], clock.provenance, cfg.contrasts)
 
+    def _check_world(self) -> None:
+        """A built world whose outputs were damaged since is removed (said so), to be rebuilt."""
+        world = self.run_dir.world_stage
+        verdict = check(world.folder, world.done)
+        if not verdict.ok:
+            print(f"iftscope: {world.folder} is {verdict}; rebuilding it", file=sys.stderr)
+            shutil.rmtree(world.folder)
+
     def probe(self, inputs: StudyInputs):
         """What the base model knows (probe/), through the score cache."""
         from iftscope.microworld.groundtruth import load_truth
 
         truth = load_truth(inputs.truth_dir) if inputs.truth_dir else None
-        if not self.run_dir.probe_done:
+        stage = self.run_dir.probe_stage
+        if read_sealed(stage.folder, stage.done, stage.inputs) is None:
             probe_stage(
                 inputs.base, inputs.questions, self.cfg.probe, self.run_dir.probe, pool=inputs.pool,
                 batch_size=self.cfg.eval_batch_size, cache=self.cfg.cache, truth=truth,
-                data=inputs.data_files, label=inputs.label, progress=self.progress,
+                data=inputs.data_files, label=inputs.label, progress=self.progress, inputs=stage.inputs,
             )  # fmt: skip
         return read_probe_records(self.run_dir.probe)
 
@@ -103,7 +119,7 @@ class Study:
         format: cloze statements on the micro-world, k-shot on real data)."""
         return evaluate_stage(
             inputs.base, inputs.sets, self.cfg.probe, self.run_dir.eval("base"),
-            pool=inputs.pool, batch_size=self.cfg.eval_batch_size,
+            pool=inputs.pool, batch_size=self.cfg.eval_batch_size, inputs=self.run_dir.eval_stage("base").inputs,
         )  # fmt: skip
 
     def groups(self, inputs: StudyInputs, records, seed: int) -> list[Job]:
@@ -112,7 +128,7 @@ class Study:
         folder = self.run_dir.groups(seed)
         summary = intervene_stage(
             inputs.questions, records, replace(cfg.intervene, seed=seed), replace(cfg.render, seed=seed),
-            folder, base=inputs.base,
+            folder, base=inputs.base, inputs=self.run_dir.groups_stage(seed).inputs,
         )  # fmt: skip
         names = [
             g for g in summary["groups"] if (not cfg.groups or g in cfg.groups) and g not in cfg.skip_groups
