@@ -194,3 +194,18 @@ def real_tokenizer(tmp_path_factory):
         return made[kind]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def small_study(tmp_path_factory):
+    """A finished tiny study (one seed, three jobs, about a minute): (recipe overrides, config, run
+    folder, summary), shared by the reliability tests that damage or interrupt copies of it."""
+    from test_study import TINY
+
+    from iftscope.study.recipe import load_recipe
+    from iftscope.study.runner import Study
+
+    overrides = [*TINY, "seeds=[0]", "render.styles=[answer]", "groups=[H,I,S]", "generation_questions=0"]
+    out = tmp_path_factory.mktemp("small-study") / "clean"
+    cfg, _ = load_recipe(None, overrides)
+    return overrides, cfg, out, Study(cfg, out, progress=False).run()

@@ -9,6 +9,7 @@ bug: its traceback is shown, with a line asking to report it (exit 1).
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 
 from iftscope.version import __version__
@@ -38,6 +39,19 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from iftscope.runfolder import RunFolderBusy
 
     return (DataValidationError, RunFolderBusy, ValueError, FileNotFoundError, PermissionError, OSError)
+
+
+def _message(e: BaseException) -> str:
+    """The error's one line; a disk error that is not our own WriteError (a library's write) gets
+    the same advice: what to fix, and that a rerun resumes."""
+    from iftscope.runs import WriteError, advice
+
+    if isinstance(e, OSError) and not isinstance(e, WriteError) and e.errno in _DISK_ERRNOS:
+        return f"{e}. {advice(e)}"
+    return str(e)
+
+
+_DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
 
 
 class Terminated(KeyboardInterrupt):
@@ -73,7 +87,7 @@ def _main(argv: list[str] | None) -> int:
     except _user_errors() as e:
         if args.debug:
             raise
-        print(f"iftscope {command}: error: {e}", file=sys.stderr)
+        print(f"iftscope {command}: error: {_message(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:
         if args.debug:

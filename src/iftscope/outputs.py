@@ -117,8 +117,8 @@ def check(folder: str | Path, done: str, inputs: Sequence[Path] = (), full: bool
             return verdict
     for rel, was in recorded.items():
         now = digest(folder / rel)
-        if was is not None and now != was:
-            return Verdict("stale", rel, "recomputed since this stage used it")
+        if None not in (was, now) and now != was:  # unknown (unsealed) is not evidence of change
+            return Verdict("stale", os.path.normpath(folder / rel), "recomputed since this stage used it")
     return Verdict("intact")
 
 

@@ -196,7 +196,6 @@ class RunFolder:
         died has released it and the next run takes it over."""
         from filelock import FileLock, Timeout
 
-        self.root.mkdir(parents=True, exist_ok=True)
         _refuse_read_only(self.root)
         holder = self.root / ".lock.holder"
         lock = FileLock(str(self.lock_file), timeout=0)
@@ -225,6 +224,7 @@ def _refuse_read_only(root: Path) -> None:
     import tempfile
 
     try:
+        root.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=root):
             pass
     except OSError as e:

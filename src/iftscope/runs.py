@@ -1,11 +1,14 @@
 """Run-folder plumbing: atomic writes and config fingerprints.
 
 Every artifact is written to a temporary sibling and renamed into place, so a crash never leaves
-a half-written file that a later stage could mistake for a finished one.
+a half-written file that a later stage could mistake for a finished one. A write that fails (disk
+full, a read-only or foreign folder) removes its temporary and raises WriteError, which names the
+file and says that a rerun resumes (the CLI prints it as one line).
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -17,19 +20,53 @@ from pathlib import Path
 from typing import Any
 
 
+# what the user can do about a failed write, by errno (anything else: "fix the cause")
+_ADVICE = {
+    errno.ENOSPC: "free some disk space", errno.EDQUOT: "free some of your disk quota",
+    errno.EFBIG: "free some disk space", errno.EROFS: "make the folder writable",
+    errno.EACCES: "make the folder writable", errno.EPERM: "make the folder writable",
+}  # fmt: skip
+
+
+class WriteError(OSError):
+    """A file that could not be written (OSError's errno, strerror and filename); nothing
+    half-written was left in its place."""
+
+    def __str__(self) -> str:
+        return f"could not write {self.filename}: {self.strerror}; nothing was half-written. {advice(self)}"
+
+
+def advice(e: OSError) -> str:
+    """What to do after a failed write: the cure for its errno, then rerun to resume."""
+    cure = _ADVICE.get(e.errno or 0, "fix the cause")
+    return f"{cure[0].upper()}{cure[1:]}, then run the same command again: it resumes where it stopped"
+
+
+@contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """An OSError while writing `path` becomes a WriteError naming it."""
+    try:
+        yield
+    except WriteError:
+        raise
+    except OSError as e:
+        raise WriteError(e.errno, e.strerror or str(e), str(path)) from e
+
+
 def atomic_write_text(path: str | Path, text: str) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with _writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
     return path
 
 
@@ -44,15 +81,18 @@ def atomic_write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> Path
 
 @contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary folder; on success it replaces `path` in one rename."""
+    """Yield a temporary folder; on success it replaces `path` in one rename. An OSError inside
+    (a full disk while saving a model) removes the temporary and becomes a WriteError naming `path`."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    with _writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
-        yield tmp
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
+        with _writing(path):
+            yield tmp
+            if path.exists():
+                shutil.rmtree(path)
+            os.replace(tmp, path)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

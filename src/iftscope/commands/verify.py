@@ -5,6 +5,7 @@ stage recorded in its outputs.json (iftscope.outputs); exit 0 when nothing needs
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 
@@ -21,7 +22,8 @@ def verify(args: argparse.Namespace) -> int:
     width = max(len(name) for name, _ in rows)
     print(f"{'stage':<{width}}  state     detail")
     for name, verdict in rows:
-        detail = f"{verdict.file} ({verdict.why})" if verdict.file else ""
+        file = os.path.relpath(verdict.file, run.root) if verdict.state == "stale" else verdict.file
+        detail = f"{file} ({verdict.why})" if file else ""
         print(f"{name:<{width}}  {verdict.state:<8}  {detail}".rstrip())
     bad = [name for name, verdict in rows if not verdict.ok]
     if bad:
