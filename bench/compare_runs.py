@@ -35,11 +35,16 @@ def _diff(a, b, path="") -> list[str]:
     return [] if json.dumps(a) == json.dumps(b) else [path or "."]
 
 
+def compare(a: Path, b: Path) -> tuple[list[str], bool]:
+    """(the summary.json keys that differ, whether runs.csv is the same) between two run folders."""
+    sa, sb = (_strip(json.loads((x / "analysis" / "summary.json").read_text())) for x in (a, b))
+    same_csv = (a / "analysis" / "runs.csv").read_bytes() == (b / "analysis" / "runs.csv").read_bytes()
+    return _diff(sa, sb), same_csv
+
+
 def main(argv: list[str]) -> int:
     a, b = (Path(x) for x in argv)
-    sa, sb = (_strip(json.loads((x / "analysis" / "summary.json").read_text())) for x in (a, b))
-    diffs = _diff(sa, sb)
-    same_csv = (a / "analysis" / "runs.csv").read_bytes() == (b / "analysis" / "runs.csv").read_bytes()
+    diffs, same_csv = compare(a, b)
     if not diffs and same_csv:
         print("IDENTICAL: summary.json (less times and probe provenance) and runs.csv")
         return 0

@@ -77,10 +77,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
-    args = build_parser().parse_args(argv)
-    from transformers.utils import logging as hf_logging
+    import os
 
-    hf_logging.disable_progress_bar()  # our own bars say what is happening; theirs are noise
+    # our own bars say what is happening; transformers' and the hub's are noise. Said through the
+    # environment (read when transformers loads) so that a quick command (run --check, verify)
+    # never imports it. A library user's own setting is left alone.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    args = build_parser().parse_args(argv)
     command = " ".join(x for x in (args.command, getattr(args, "data_command", None)) if x)
     try:
         return args.func(args)

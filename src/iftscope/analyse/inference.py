@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 MIN_SEEDS = 3  # a t interval over 2 seeds has 1 degree of freedom: not an interval to act on
 
@@ -86,6 +85,8 @@ def _seed_t(means: np.ndarray, level: float) -> dict[str, float]:
     if sd <= 1e-12 * max(1.0, abs(means.mean())):  # every seed gave the same difference
         p = 1.0 if means[0] == 0 else 0.0
         return {"p_value": p, "t_ci_low": float(means[0]), "t_ci_high": float(means[0])}
+    from scipy import stats  # here: the recipe check (study.config) imports this module, not scipy
+
     half = stats.t.ppf(0.5 + level / 2, k - 1) * sd / np.sqrt(k)
     p = float(stats.ttest_1samp(means, 0.0).pvalue)
     return {"p_value": p, "t_ci_low": float(means.mean() - half), "t_ci_high": float(means.mean() + half)}

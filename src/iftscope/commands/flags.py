@@ -103,9 +103,9 @@ def add_config_flags(
 
 
 def add_dtype_flag(parser: argparse.ArgumentParser, what: str = "weights as loaded") -> None:
-    """`--dtype` with the recipe's `dtype` choices (models.load.DTYPES), so a command and a recipe
+    """`--dtype` with the recipe's `dtype` choices (models.DTYPE_NAMES), so a command and a recipe
     accept the same values and a typo is refused when the flags are parsed, not at loading."""
-    from iftscope.models.load import DTYPES
+    from iftscope.models import DTYPE_NAMES as DTYPES
 
     parser.add_argument(
         "--dtype", default="float32", choices=list(DTYPES), help=f"{what} (the recipe's dtype key)"

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from iftscope.commands.flags import HelpFormatter, add_config_flags, add_dtype_flag, config_from_flags
-from iftscope.train.sft import SFTConfig
+from iftscope.train.config import SFTConfig
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,16 +12,17 @@ import random
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from safetensors.torch import load_model, save_model
 from tqdm.auto import tqdm
 
 from iftscope.microworld.generator import ATTRIBUTES, FactPrompt, Person
 from iftscope.microworld.lexicon import ASIDES, OPENERS, TEMPLATES
 from iftscope.microworld.recall import recall
 from iftscope.runs import atomic_dir, read_jsonl
+
+if TYPE_CHECKING:  # torch loads in the functions that train: the recipe check imports the config only
+    import torch
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,8 @@ class BiographySampler:
         return ids + [self.eos]
 
     def batch(self, step: int, batch_size: int, seq_len: int) -> torch.Tensor:
+        import torch
+
         rng = random.Random(f"pretrain-{self.seed}-{step}")
         need, stream = batch_size * seq_len, []
         while len(stream) < need:
@@ -94,6 +97,9 @@ class BiographySampler:
 
 
 def _save_checkpoint(path: Path, model, optimizer, scheduler, step: int, log: list[dict]) -> None:
+    import torch
+    from safetensors.torch import save_model
+
     with atomic_dir(path) as tmp:
         save_model(model, str(tmp / "model.safetensors"))  # handles the tied embedding
         torch.save(
@@ -104,6 +110,9 @@ def _save_checkpoint(path: Path, model, optimizer, scheduler, step: int, log: li
 
 
 def _load_checkpoint(path: Path, model, optimizer, scheduler) -> tuple[int, list[dict]]:
+    import torch
+    from safetensors.torch import load_model
+
     load_model(model, str(path / "model.safetensors"))
     trainer = torch.load(path / "trainer_state.pt", weights_only=True)
     optimizer.load_state_dict(trainer["optimizer"])
@@ -123,6 +132,8 @@ def pretrain(
 ) -> dict[str, Any]:
     """Train in place; resume from `checkpoint_dir` if a checkpoint is there. Returns stats.
     Recall on the `monitor` facts is measured every `eval_every` steps (log and progress bar)."""
+    import torch
+
     sampler = BiographySampler(people, tokenizer, seed, cfg.decorate)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.95)
@@ -160,6 +171,8 @@ def pretrain(
 
 def _step(model, optimizer, scheduler, batch: torch.Tensor, grad_clip: float) -> float:
     """One optimiser step of next-token prediction on `batch`; its loss before the step."""
+    import torch
+
     model.train()
     loss = model(input_ids=batch, labels=batch).loss
     loss.backward()

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
-
 from iftscope.microworld.generator import FactPrompt
 
 
-@torch.no_grad()
 def greedy_next_words(model, tokenizer, prompts: Sequence[str], batch_size: int = 256) -> list[int]:
     """Greedy next-token id after each prompt (BOS added as the tokenizer does by default)."""
+    import torch  # here: the recipe check imports this package's configs, not torch
+
+    with torch.no_grad():
+        return _greedy(model, tokenizer, prompts, batch_size)
+
+
+def _greedy(model, tokenizer, prompts: Sequence[str], batch_size: int) -> list[int]:
+    import torch
+
     model.eval()
     out: list[int] = []
     for start in range(0, len(prompts), batch_size):

@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from iftscope.microworld.generator import (
     SPLITS,
     Person,
@@ -35,7 +33,6 @@ from iftscope.microworld.generator import (
 from iftscope.microworld.pretrain import PretrainConfig, pretrain
 from iftscope.microworld.recall import recall, recall_summary
 from iftscope.microworld.tiny import TinyModelConfig, build_model, count_parameters
-from iftscope.microworld.tokenizer import build_word_tokenizer
 from iftscope.runs import atomic_dir, atomic_write_json, atomic_write_jsonl, fingerprint, read_json
 from iftscope.types import Question
 from iftscope.version import __version__
@@ -107,6 +104,8 @@ def build_world(
     out: str | Path, cfg: WorldStageConfig | None = None, force: bool = False, progress: bool = True
 ) -> dict[str, Any]:
     """Run the stage (or reuse its result) and return the summary."""
+    from iftscope.microworld.tokenizer import build_word_tokenizer  # transformers: only to build
+
     cfg = cfg or WorldStageConfig()
     out = Path(out)
     t0 = time.perf_counter()
@@ -161,6 +160,8 @@ def _pretrained_model(
 def _measure_recall(out: Path, model, tokenizer, people: list[Person]) -> dict[str, Any]:
     """Recall of every fact in the held-back paraphrases (per fact to recall.jsonl, the ground
     truth of later stages) and in the training templates, summarised for summary.json."""
+    import torch  # here: the recipe check imports WorldStageConfig, not torch
+
     with torch.no_grad():
         facts = fact_prompts(people, held_out=True)
         hits = recall(model, tokenizer, facts)

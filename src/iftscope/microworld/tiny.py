@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # torch loads with the model: the recipe check imports the config only
+    import torch
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ def build_model(
     cfg: TinyModelConfig, vocab_size: int, bos_id: int, eos_id: int, pad_id: int, seed: int
 ) -> torch.nn.Module:
     """A randomly initialised LlamaForCausalLM (transformers is imported here: it takes seconds)."""
+    import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     config = LlamaConfig(

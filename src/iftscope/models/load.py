@@ -8,7 +8,9 @@ from pathlib import Path
 
 import torch
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "auto": "auto"}
+from iftscope.models import DTYPE_NAMES
+
+DTYPES = dict(zip(DTYPE_NAMES, (torch.float32, torch.bfloat16, torch.float16, "auto"), strict=True))
 MAPPED = "map"  # device value: accelerate's big-model inference, the model spread over every GPU
 CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length")
 

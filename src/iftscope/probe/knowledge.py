@@ -5,12 +5,15 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from iftscope.models.scorer import Scorer
 from iftscope.probe.formats import DEMO_SETS_X_PERMUTATIONS, LETTER, STATEMENTS, PromptFormat
 from iftscope.types import ProbeRecord, Question
+
+if TYPE_CHECKING:  # the scorer (torch) is imported by whoever makes one, not by the probe's config
+    from iftscope.models.scorer import Scorer
 
 
 @dataclass(frozen=True)

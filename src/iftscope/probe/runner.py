@@ -9,17 +9,19 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
 from iftscope.microworld.groundtruth import agreement
-from iftscope.models.scorer import Scorer
 from iftscope.probe.coverage import coverage, coverage_markdown
 from iftscope.probe.formats import PromptFormat
 from iftscope.probe.knowledge import ProbeConfig, probe
 from iftscope.runs import atomic_write_json, atomic_write_text, fingerprint, read_jsonl
 from iftscope.types import LETTERS, ProbeRecord, Question
+
+if TYPE_CHECKING:  # the scorer (torch) is imported by whoever makes one, not by the probe's config
+    from iftscope.models.scorer import Scorer
 
 
 def _finished_ids(partial: Path, questions: Sequence[Question]) -> int:

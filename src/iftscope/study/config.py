@@ -15,7 +15,7 @@ from iftscope.microworld.stage import WorldStageConfig
 from iftscope.probe.formats import TRAINED_ALIAS, trained_format
 from iftscope.probe.knowledge import ProbeConfig
 from iftscope.stages.probe import CacheConfig
-from iftscope.train.sft import SFTConfig
+from iftscope.train.config import SFTConfig
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ def _need(ok: bool, say: Callable[[str], None], message: str) -> None:
 def _study(cfg: StudyConfig, say) -> None:
     _need(len(cfg.seeds) > 0, say, "seeds: empty (list at least one training seed, e.g. [0, 1, 2])")
     _need(len(set(cfg.seeds)) == len(cfg.seeds), say, f"seeds: {list(cfg.seeds)} repeats a seed")
-    from iftscope.models.load import DTYPES
+    from iftscope.models import DTYPE_NAMES as DTYPES
 
     _need(cfg.dtype in DTYPES, say, f"dtype: {cfg.dtype!r} (allowed: {', '.join(DTYPES)})")
     for key in ("workers", "generation_questions", "curve_questions", "curve_points"):

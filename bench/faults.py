@@ -1,0 +1,265 @@
+"""The smoke study under each fault a real run meets, and what the user saw (issue 17 item 7).
+
+    python bench/faults.py                       # the smoke recipe, 3 kill -9 moments, seed 0
+    python bench/faults.py --kills 5 --seed 1 --out runs/faults
+
+One clean run first (its wall time T sets the fault windows, and it counts the atomic writes),
+then each fault in its own run folder with its own empty score cache:
+
+  kill -9     the whole process group SIGKILLed at --kills moments, each uniform in (0.05 T, 0.9 T)
+              after a (re)start, then rerun to the end
+  SIGTERM     the process group sent SIGTERM (what Slurm sends before it kills a job) at a moment
+              uniform in (0.1 T, 0.8 T), then rerun
+  ENOSPC      the k-th atomic write (k uniform over the clean run's writes) fails as on a full disk:
+              the child starts through a `python -c` wrapper that makes that process's k-th
+              os.fsync raise ENOSPC (no test hook in the package); then rerun
+  corrupted   a copy of the clean run with one evaluation's metrics.json truncated and one record of
+              another altered: `iftscope verify`, then rerun, then verify again
+  concurrent  a second `iftscope run` on a folder in use: refused; the first one finishes
+  read-only   a copy of the clean run made read-only (a read-only bind mount in a user namespace
+              when root, who writes anywhere; chmod otherwise): refused before any work
+
+The table: fault, when, what the user saw (the first stderr line from iftscope itself), exit code,
+survived (the final run finished, or the refusal was clean), identical to the clean run
+(bench/compare_runs.py: summary.json less times and provenance, runs.csv byte for byte). Writes
+bench/results/faults.json and bench/results/faults.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from compare_runs import compare  # noqa: E402
+
+# a child `iftscope` whose k-th os.fsync (one per atomic write) fails with ENOSPC; k = 0: none
+# fails. It writes how many fsyncs it made to argv[2] at exit (the clean run's count sets k's range).
+WRAPPER = r"""
+import atexit, errno, os, sys
+k, count_file, calls, real = int(sys.argv[1]), sys.argv[2], [0], os.fsync
+def fsync(fd):
+    calls[0] += 1
+    if calls[0] == k:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    return real(fd)
+os.fsync = fsync
+atexit.register(lambda: open(count_file, "w").write(str(calls[0])))
+sys.argv = ["iftscope", *sys.argv[3:]]
+from iftscope.cli import main
+sys.exit(main())
+"""
+
+
+class Bench:
+    """The clean run's results and time, the random draws, a run folder and cache per fault."""
+
+    def __init__(self, args: argparse.Namespace):
+        self.args, self.rng = args, random.Random(args.seed)
+        self.root = args.out
+        self.clean, self.clean_seconds, self.writes = self.root / "clean", 0.0, 0
+
+    def env(self) -> dict[str, str]:
+        return dict(os.environ, IFTSCOPE_CACHE=tempfile.mkdtemp(prefix="iftscope-faults-cache-"))
+
+    def cmd(self, out: Path, *, enospc_at: int | None = None, count: Path | None = None) -> list[str]:
+        tail = ["run", self.args.recipe, "--out", str(out), "--quiet"]
+        if enospc_at is None:
+            return [sys.executable, "-m", "iftscope", *tail]
+        return [sys.executable, "-c", WRAPPER, str(enospc_at), str(count or os.devnull), *tail]
+
+    def run(self, cmd: list[str], env: dict[str, str] | None = None) -> tuple[int, str]:
+        """(exit code, the first stderr line iftscope itself wrote, else the first line)."""
+        done = subprocess.run(cmd, env=env or self.env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        return done.returncode, first_line(done.stderr)
+
+    def identical(self, out: Path) -> tuple[bool, str]:
+        if not (out / "analysis" / "summary.json").exists():
+            return False, "no summary.json"
+        diffs, same_csv = compare(self.clean, out)
+        return not diffs and same_csv, ", ".join(diffs[:5]) + ("" if same_csv else " runs.csv differs")
+
+
+def first_line(stderr: str) -> str:
+    lines = [x for x in stderr.splitlines() if x.strip()]
+    ours = [x for x in lines if x.startswith("iftscope")]
+    return (ours or lines or [""])[0][:300]
+
+
+def clean_run(b: Bench) -> dict:
+    count = b.root / "clean-writes.txt"
+    t0 = time.perf_counter()
+    code, saw = b.run(b.cmd(b.clean, enospc_at=0, count=count))
+    b.clean_seconds = time.perf_counter() - t0
+    if code:
+        raise SystemExit(f"the clean run failed (exit {code}): {saw}")
+    b.writes = int(count.read_text())
+    when = f"{b.clean_seconds:.0f} s, {b.writes} atomic writes"
+    return row("none (clean run)", when, saw, code, True, (True, ""))
+
+
+def row(fault: str, when: str, saw: str, code: int, survived: bool, same: tuple[bool, str] | None) -> dict:
+    out = {"fault": fault, "when": when, "user_saw": saw, "exit_code": code, "survived": survived}
+    out["identical"] = None if same is None else same[0]
+    if same is not None and not same[0]:
+        out["differences"] = same[1]
+    return out
+
+
+def kill9(b: Bench) -> dict:
+    out, env, moments, saw = b.root / "kill-9", b.env(), [], ""
+    for _ in range(b.args.kills):
+        after = round(b.rng.uniform(0.05, 0.9) * b.clean_seconds, 1)
+        proc = subprocess.Popen(b.cmd(out), env=env, start_new_session=True, stdout=subprocess.DEVNULL)
+        try:
+            proc.wait(timeout=after)
+            moments.append(f"{after} s (finished first)")
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            moments.append(f"{after} s")
+    code, saw = b.run(b.cmd(out), env)
+    when = "killed at " + ", ".join(moments) + " after each start; then rerun"
+    return row(f"kill -9 x{b.args.kills}", when, saw or "(nothing: killed; the rerun said nothing)", code, code == 0, b.identical(out))
+
+
+def sigterm(b: Bench) -> dict:
+    out, env = b.root / "sigterm", b.env()
+    after = round(b.rng.uniform(0.1, 0.8) * b.clean_seconds, 1)
+    proc = subprocess.Popen(b.cmd(out), env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _, err = proc.communicate(timeout=after)
+        saw, first = "(finished before the signal)", proc.returncode
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=300)
+        saw, first = first_line(err), proc.returncode
+    code, _ = b.run(b.cmd(out), env)
+    when = f"SIGTERM to the process group at {after} s (exit {first}); then rerun"
+    return row("SIGTERM", when, saw, first, code == 0 and first == 143, b.identical(out))
+
+
+def enospc(b: Bench) -> dict:
+    out, env = b.root / "enospc", b.env()
+    k = b.rng.randint(1, b.writes)
+    first, saw = b.run(b.cmd(out, enospc_at=k), env)
+    code, _ = b.run(b.cmd(out), env)
+    leftovers = [str(p.relative_to(out)) for p in out.rglob(".*.tmp")]
+    when = f"write {k} of {b.writes} fails (exit {first}); then rerun"
+    if leftovers:
+        when += f"; temporaries left: {leftovers[:3]}"
+    survived = code == 0 and first == 2 and not leftovers and "Traceback" not in saw
+    return row("ENOSPC (disk full)", when, saw, first, survived, b.identical(out))
+
+
+def corrupted(b: Bench) -> dict:
+    out = b.root / "corrupted"
+    shutil.copytree(b.clean, out)
+    evals = sorted(p.parent for p in out.glob("eval/*/*/s*/metrics.json"))
+    metrics = evals[0] / "metrics.json"
+    metrics.write_bytes(metrics.read_bytes()[: metrics.stat().st_size // 2])
+    records = sorted(evals[-1].glob("records-*.jsonl"))[0]
+    records.write_text(records.read_text().replace('"views": 1', '"views": 2', 1))
+    verify = [sys.executable, "-m", "iftscope", "verify", str(out)]
+    before = subprocess.run(verify, capture_output=True, text=True)
+    damaged = [x.split("  ")[0] for x in before.stdout.splitlines() if "damaged" in x]
+    code, saw = b.run(b.cmd(out))
+    after = subprocess.run(verify, capture_output=True, text=True).returncode
+    when = (
+        f"{metrics.relative_to(out)} truncated, a record of {records.relative_to(out)} altered; verify "
+        f"(exit {before.returncode}) named {damaged}; rerun; verify again (exit {after})"
+    )
+    return row("corrupted outputs", when, saw, code, code == 0 and before.returncode == 1 and after == 0, b.identical(out))
+
+
+def concurrent(b: Bench) -> dict:
+    out, env = b.root / "concurrent", b.env()
+    first = subprocess.Popen(b.cmd(out), env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (out / ".lock.holder").exists() and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    code, saw = b.run(b.cmd(out), env)
+    first.wait()
+    when = f"a second run while the first holds the folder (second: exit {code}; first: exit {first.returncode})"
+    survived = code == 2 and first.returncode == 0
+    return row("concurrent second run", when, saw, code, survived, b.identical(out))
+
+
+def read_only(b: Bench) -> dict:
+    out = b.root / "read-only"
+    shutil.copytree(b.clean, out)
+    snapshot = _listing(out)
+    if os.geteuid() == 0:
+        mount = f'mount --bind -o ro "{out}" "{out}" && exec "$@"'
+        cmd = ["unshare", "-rm", "sh", "-c", mount, "sh", *b.cmd(out)]
+    else:
+        for p in [out, *out.rglob("*")]:
+            if p.is_dir():
+                p.chmod(0o555)
+        cmd = b.cmd(out)
+    code, saw = b.run(cmd)
+    unchanged = _listing(out) == snapshot
+    when = "the finished run folder, read-only; folder " + ("unchanged" if unchanged else "CHANGED")
+    return row("read-only run folder", when, saw, code, code == 2 and unchanged and "Traceback" not in saw, None)
+
+
+def _listing(folder: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()}
+
+
+FAULTS = {"kill9": kill9, "sigterm": sigterm, "enospc": enospc, "corrupted": corrupted, "concurrent": concurrent, "read-only": read_only}
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = ["| fault | when | what the user saw | exit | survived | identical summary |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        same = "n/a (refused)" if r["identical"] is None else ("yes" if r["identical"] else f"NO ({r.get('differences', '')})")
+        saw = r["user_saw"].replace("|", "\\|")
+        lines.append(f"| {r['fault']} | {r['when']} | `{saw}` | {r['exit_code']} | {'yes' if r['survived'] else 'NO'} | {same} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--recipe", default="smoke")
+    ap.add_argument("--kills", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=Path("runs/faults"))
+    ap.add_argument("--only", nargs="*", choices=list(FAULTS), help="these faults only (default: all)")
+    ap.add_argument("--results", type=Path, default=Path(__file__).parent / "results")
+    args = ap.parse_args()
+    shutil.rmtree(args.out, ignore_errors=True)
+    args.out.mkdir(parents=True)
+    b, t0 = Bench(args), time.perf_counter()
+    rows = [clean_run(b)]
+    print(json.dumps(rows[-1]), flush=True)
+    for name in args.only or list(FAULTS):
+        rows.append(FAULTS[name](b))
+        print(json.dumps(rows[-1]), flush=True)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    result = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "commit": commit,
+        "command": "python " + " ".join(sys.argv), "recipe": args.recipe, "seed": args.seed,
+        "wall_seconds": round(time.perf_counter() - t0, 1), "rows": rows,
+        "all_survived": all(r["survived"] for r in rows),
+        "all_identical": all(r["identical"] in (True, None) for r in rows),
+    }  # fmt: skip
+    args.results.mkdir(parents=True, exist_ok=True)
+    (args.results / "faults.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.results / "faults.md").write_text(markdown(rows))
+    print(markdown(rows))
+    return 0 if result["all_survived"] and result["all_identical"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
