@@ -9,7 +9,8 @@ then each fault in its own run folder with its own empty score cache:
   kill -9     the whole process group SIGKILLed at --kills moments, each uniform in (0.05 T, 0.9 T)
               after a (re)start, then rerun to the end
   SIGTERM     the process group sent SIGTERM (what Slurm sends before it kills a job) at a moment
-              uniform in (0.1 T, 0.8 T), then rerun
+              uniform in (0.1 T, 0.6 T), then rerun (a signal that comes once the work is done, while
+              the interpreter exits, ends it with the default action: exit -15, said so in the row)
   ENOSPC      the k-th atomic write (k uniform over the clean run's writes) fails as on a full disk:
               the child starts through a `python -c` wrapper that makes that process's k-th
               os.fsync raise ENOSPC (no test hook in the package); then rerun
@@ -135,7 +136,7 @@ def kill9(b: Bench) -> dict:
 
 def sigterm(b: Bench) -> dict:
     out, env = b.root / "sigterm", b.env()
-    after = round(b.rng.uniform(0.1, 0.8) * b.clean_seconds, 1)
+    after = round(b.rng.uniform(0.1, 0.6) * b.clean_seconds, 1)
     proc = subprocess.Popen(b.cmd(out), env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         _, err = proc.communicate(timeout=after)
@@ -144,8 +145,11 @@ def sigterm(b: Bench) -> dict:
         os.killpg(proc.pid, signal.SIGTERM)
         _, err = proc.communicate(timeout=300)
         saw, first = first_line(err), proc.returncode
+    finished = (out / "report" / "report.html").exists()  # the work was done before the signal
     code, _ = b.run(b.cmd(out), env)
     when = f"SIGTERM to the process group at {after} s (exit {first}); then rerun"
+    if finished:
+        when += " (the study had finished before the signal)"
     return row("SIGTERM", when, saw, first, code == 0 and first == 143, b.identical(out))
 
 
