@@ -38,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -81,7 +81,9 @@ class Bench:
 
     def run(self, cmd: list[str], env: dict[str, str] | None = None) -> tuple[int, str]:
         """(exit code, the first stderr line iftscope itself wrote, else the first line)."""
-        done = subprocess.run(cmd, env=env or self.env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        done = subprocess.run(
+            cmd, env=env or self.env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
         return done.returncode, first_line(done.stderr)
 
     def identical(self, out: Path) -> tuple[bool, str]:
@@ -131,13 +133,27 @@ def kill9(b: Bench) -> dict:
             moments.append(f"{after} s")
     code, saw = b.run(b.cmd(out), env)
     when = "killed at " + ", ".join(moments) + " after each start; then rerun"
-    return row(f"kill -9 x{b.args.kills}", when, saw or "(nothing: killed; the rerun said nothing)", code, code == 0, b.identical(out))
+    return row(
+        f"kill -9 x{b.args.kills}",
+        when,
+        saw or "(nothing: killed; the rerun said nothing)",
+        code,
+        code == 0,
+        b.identical(out),
+    )
 
 
 def sigterm(b: Bench) -> dict:
     out, env = b.root / "sigterm", b.env()
     after = round(b.rng.uniform(0.1, 0.6) * b.clean_seconds, 1)
-    proc = subprocess.Popen(b.cmd(out), env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        b.cmd(out),
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         _, err = proc.communicate(timeout=after)
         saw, first = "(finished before the signal)", proc.returncode
@@ -183,18 +199,29 @@ def corrupted(b: Bench) -> dict:
         f"{metrics.relative_to(out)} truncated, a record of {records.relative_to(out)} altered; verify "
         f"(exit {before.returncode}) named {damaged}; rerun; verify again (exit {after})"
     )
-    return row("corrupted outputs", when, saw, code, code == 0 and before.returncode == 1 and after == 0, b.identical(out))
+    return row(
+        "corrupted outputs",
+        when,
+        saw,
+        code,
+        code == 0 and before.returncode == 1 and after == 0,
+        b.identical(out),
+    )
 
 
 def concurrent(b: Bench) -> dict:
     out, env = b.root / "concurrent", b.env()
-    first = subprocess.Popen(b.cmd(out), env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = subprocess.Popen(
+        b.cmd(out), env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 120
     while not (out / ".lock.holder").exists() and first.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
     code, saw = b.run(b.cmd(out), env)
     first.wait()
-    when = f"a second run while the first holds the folder (second: exit {code}; first: exit {first.returncode})"
+    when = (
+        f"a second run while the first holds the folder (second: exit {code}; first: exit {first.returncode})"
+    )
     survived = code == 2 and first.returncode == 0
     return row("concurrent second run", when, saw, code, survived, b.identical(out))
 
@@ -214,22 +241,45 @@ def read_only(b: Bench) -> dict:
     code, saw = b.run(cmd)
     unchanged = _listing(out) == snapshot
     when = "the finished run folder, read-only; folder " + ("unchanged" if unchanged else "CHANGED")
-    return row("read-only run folder", when, saw, code, code == 2 and unchanged and "Traceback" not in saw, None)
+    return row(
+        "read-only run folder", when, saw, code, code == 2 and unchanged and "Traceback" not in saw, None
+    )
 
 
 def _listing(folder: Path) -> dict[str, tuple[int, int]]:
-    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()}
+    return {
+        str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in folder.rglob("*")
+        if p.is_file()
+    }
 
 
-FAULTS = {"kill9": kill9, "sigterm": sigterm, "enospc": enospc, "corrupted": corrupted, "concurrent": concurrent, "read-only": read_only}
+FAULTS = {
+    "kill9": kill9,
+    "sigterm": sigterm,
+    "enospc": enospc,
+    "corrupted": corrupted,
+    "concurrent": concurrent,
+    "read-only": read_only,
+}
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| fault | when | what the user saw | exit | survived | identical summary |", "|---|---|---|---|---|---|"]
+    lines = [
+        "| fault | when | what the user saw | exit | survived | identical summary |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        same = "n/a (refused)" if r["identical"] is None else ("yes" if r["identical"] else f"NO ({r.get('differences', '')})")
+        same = (
+            "n/a (refused)"
+            if r["identical"] is None
+            else ("yes" if r["identical"] else f"NO ({r.get('differences', '')})")
+        )
         saw = r["user_saw"].replace("|", "\\|")
-        lines.append(f"| {r['fault']} | {r['when']} | `{saw}` | {r['exit_code']} | {'yes' if r['survived'] else 'NO'} | {same} |")
+        lines.append(
+            f"| {r['fault']} | {r['when']} | `{saw}` | {r['exit_code']} | "
+            f"{'yes' if r['survived'] else 'NO'} | {same} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -250,9 +300,11 @@ def main() -> int:
     for name in args.only or list(FAULTS):
         rows.append(FAULTS[name](b))
         print(json.dumps(rows[-1]), flush=True)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
     result = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "commit": commit,
+        "date": datetime.now(UTC).isoformat(timespec="seconds"), "commit": commit,
         "command": "python " + " ".join(sys.argv), "recipe": args.recipe, "seed": args.seed,
         "wall_seconds": round(time.perf_counter() - t0, 1), "rows": rows,
         "all_survived": all(r["survived"] for r in rows),

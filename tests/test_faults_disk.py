@@ -35,7 +35,9 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypat
     _full_disk_at(monkeypatch, 1)
     with pytest.raises(WriteError) as e:
         atomic_write_json(target, {"a": 2})
-    assert str(e.value).startswith(f"could not write {target}: No space left on device; nothing was half-written.")
+    assert str(e.value).startswith(
+        f"could not write {target}: No space left on device; nothing was half-written."
+    )
     assert "run the same command again" in str(e.value) and e.value.errno == errno.ENOSPC
     assert read_json(target) == {"a": 1} and sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]
     with pytest.raises(WriteError, match="could not write .*model: No space left"):
@@ -45,6 +47,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]
 
 
+@pytest.mark.slow  # two whole `iftscope run`s with their reports (minutes); the writer's own test is above
 @pytest.mark.parametrize("k", [25])
 def test_disk_full_mid_study_then_rerun(small_study, tmp_path, monkeypatch, capsys, k):
     overrides, _, _, clean = small_study
@@ -71,7 +74,11 @@ def _read_only_runner(folder):
     if shutil.which("unshare") is None:
         return None
     probe = subprocess.run(["unshare", "-rm", "true"], capture_output=True)
-    return None if probe.returncode else ["unshare", "-rm", "sh", "-c", f'mount --bind -o ro "{folder}" "{folder}" && exec "$@"', "sh"]
+    return (
+        None
+        if probe.returncode
+        else ["unshare", "-rm", "sh", "-c", f'mount --bind -o ro "{folder}" "{folder}" && exec "$@"', "sh"]
+    )
 
 
 def test_read_only_run_folder_is_refused_before_any_work(tmp_path):
@@ -85,5 +92,6 @@ def test_read_only_run_folder_is_refused_before_any_work(tmp_path):
     assert done.returncode == 2, done.stderr
     why = "Read-only file system" if os.geteuid() == 0 else "Permission denied"
     assert done.stderr.strip() == (
-        f"iftscope run: error: {folder / 'run'} is not writable ({why}); make it writable or choose another --out"
+        f"iftscope run: error: {folder / 'run'} is not writable ({why}); "
+        "make it writable or choose another --out"
     )

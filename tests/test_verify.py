@@ -50,9 +50,16 @@ def test_damaged_outputs_are_reported_and_recomputed(clean, tmp_path, capsys):
     intact = {p: p.read_bytes() for p in (run / "train" / "H" / "answer" / "s0").rglob("*") if p.is_file()}
     again = Study(cfg, run, progress=False).run()
     said = capsys.readouterr().err
-    recomputed = sorted(line.split(" is ")[0].split(str(run))[1] for line in said.splitlines() if "recomputing" in line)
+    recomputed = sorted(
+        line.split(" is ")[0].split(str(run))[1] for line in said.splitlines() if "recomputing" in line
+    )
     # just the damaged stages, and the evaluation of the retrained model (stale: its input changed)
-    assert recomputed == ["/eval/H/answer/s0", "/eval/I/answer/s0", "/eval/S/answer/s0", "/train/S/answer/s0"], said
+    assert recomputed == [
+        "/eval/H/answer/s0",
+        "/eval/I/answer/s0",
+        "/eval/S/answer/s0",
+        "/train/S/answer/s0",
+    ], said
     assert {p: p.read_bytes() for p in intact} == intact  # an intact job is left as it was
     assert _without_clocks(again) == _without_clocks(result)
     assert json.loads((run / "analysis" / "summary.json").read_text())["table"] == result["table"]
@@ -74,7 +81,9 @@ def test_unsealed_stage_is_trusted_then_sealed_and_stale_inputs_are_reported(cle
         f"stale: {groups} (recomputed since this stage used it)"
     )
     code, table = _verify(capsys, run)
-    assert code == 1 and table.count("stale     groups/s0 (recomputed since") == 3  # the jobs trained from them
+    assert (
+        code == 1 and table.count("stale     groups/s0 (recomputed since") == 3
+    )  # the jobs trained from them
 
 
 def test_verify_refuses_what_is_not_a_run_folder(tmp_path, capsys):

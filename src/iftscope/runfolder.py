@@ -167,7 +167,9 @@ class RunFolder:
 
     def eval_stage(self, name: str | Job) -> Stage:
         if isinstance(name, Job):
-            return Stage(f"eval {name.key}", self.eval(name), "metrics.json", (self.train(name), self.eval("base")))
+            return Stage(
+                f"eval {name.key}", self.eval(name), "metrics.json", (self.train(name), self.eval("base"))
+            )
         return Stage(f"eval {name}", self.eval(name), "metrics.json", (self.world,))
 
     def analysis_stage(self, jobs: list[Job]) -> Stage:
@@ -177,7 +179,11 @@ class RunFolder:
     def stages(self) -> list[Stage]:
         """Every stage this folder holds or will hold, in study order (jobs found on disk)."""
         seeds = sorted(int(p.name[1:]) for p in self.root.glob("groups/s*") if p.name[1:].isdigit())
-        keys = {p.relative_to(self.root / d).as_posix() for d in ("train", "eval") for p in self.root.glob(f"{d}/*/*/s*")}
+        keys = {
+            p.relative_to(self.root / d).as_posix()
+            for d in ("train", "eval")
+            for p in self.root.glob(f"{d}/*/*/s*")
+        }
         jobs = sorted(Job.from_key(k) for k in keys if k.split("/")[-1][1:].isdigit())
         out = [self.world_stage] if self.world.exists() else []
         out += [self.probe_stage, self.eval_stage("base"), *(self.groups_stage(s) for s in seeds)]

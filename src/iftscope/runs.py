@@ -19,7 +19,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-
 # what the user can do about a failed write, by errno (anything else: "fix the cause")
 _ADVICE = {
     errno.ENOSPC: "free some disk space", errno.EDQUOT: "free some of your disk quota",

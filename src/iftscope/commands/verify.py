@@ -18,7 +18,9 @@ def verify(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"{run.root}: no such run folder")
     if not run.recipe.exists():
         raise FileNotFoundError(f"{run.root} is not a run folder (no recipe.yaml)")
-    rows = [(stage.name, check(stage.folder, stage.done, stage.inputs, full=args.full)) for stage in run.stages()]
+    rows = [
+        (stage.name, check(stage.folder, stage.done, stage.inputs, full=args.full)) for stage in run.stages()
+    ]
     width = max(len(name) for name, _ in rows)
     print(f"{'stage':<{width}}  state     detail")
     for name, verdict in rows:
@@ -27,7 +29,10 @@ def verify(args: argparse.Namespace) -> int:
         print(f"{name:<{width}}  {verdict.state:<8}  {detail}".rstrip())
     bad = [name for name, verdict in rows if not verdict.ok]
     if bad:
-        print(f"{len(bad)} stage(s) to recompute: {', '.join(bad)}; `iftscope run` on this folder recomputes them")
+        print(
+            f"{len(bad)} stage(s) to recompute: {', '.join(bad)}; "
+            "`iftscope run` on this folder recomputes them"
+        )
         return 1
     done = sum(v.state in ("intact", "unsealed") for _, v in rows)
     print(f"all {done} finished stage(s) intact" + (" (--full: every file rehashed)" if args.full else ""))

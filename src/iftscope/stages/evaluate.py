@@ -14,9 +14,9 @@ from typing import Any
 
 from iftscope.evaluate.qa import score_sets, set_metrics
 from iftscope.models.scorer import HFScorer, TieCount
+from iftscope.outputs import read_sealed, seal
 from iftscope.probe.formats import get_format
 from iftscope.probe.knowledge import ProbeConfig
-from iftscope.outputs import read_sealed, seal
 from iftscope.runs import atomic_write_json, atomic_write_jsonl, read_json, read_jsonl
 from iftscope.stages.model import ModelSpec
 from iftscope.types import ProbeRecord, Question

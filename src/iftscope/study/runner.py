@@ -4,7 +4,8 @@ world -> probe -> the base model on every test set -> groups per seed -> for eve
 style): train, then evaluate -> analysis. Each stage writes atomically and is skipped when its
 output exists and is intact (outputs.py: checksums, and inputs not recomputed since), so a killed
 run completes when rerun with the results an uninterrupted run would give, and a damaged stage is
-recomputed with whatever was computed from it. The report is written by `iftscope run` (report.render.write_report) after the study.
+recomputed with whatever was computed from it. The report is written by `iftscope run`
+(report.render.write_report) after the study.
 """
 
 from __future__ import annotations
@@ -119,7 +120,8 @@ class Study:
         format: cloze statements on the micro-world, k-shot on real data)."""
         return evaluate_stage(
             inputs.base, inputs.sets, self.cfg.probe, self.run_dir.eval("base"),
-            pool=inputs.pool, batch_size=self.cfg.eval_batch_size, inputs=self.run_dir.eval_stage("base").inputs,
+            pool=inputs.pool, batch_size=self.cfg.eval_batch_size,
+            inputs=self.run_dir.eval_stage("base").inputs,
         )  # fmt: skip
 
     def groups(self, inputs: StudyInputs, records, seed: int) -> list[Job]:
