@@ -20,6 +20,11 @@ then each fault in its own run folder with its own empty score cache:
   read-only   a copy of the clean run made read-only (a read-only bind mount in a user namespace
               when root, who writes anywhere; chmod otherwise): refused before any work
 
+`--parallel` runs the faults at once, each in its own folder (on a shared machine they then get
+their share of the cores; each fault's random draws are its own, seeded from --seed and its name).
+`--clean-from DIR --clean-stats SECONDS WRITES` reuses a clean run made earlier of the same recipe
+and code (this script's own, e.g. when it was stopped after it) instead of making one.
+
 The table: fault, when, what the user saw (the first stderr line from iftscope itself), exit code,
 survived (the final run finished, or the refusal was clean), identical to the clean run
 (bench/compare_runs.py: summary.json less times and provenance, runs.csv byte for byte). Writes
@@ -66,9 +71,13 @@ class Bench:
     """The clean run's results and time, the random draws, a run folder and cache per fault."""
 
     def __init__(self, args: argparse.Namespace):
-        self.args, self.rng = args, random.Random(args.seed)
+        self.args = args
         self.root = args.out
         self.clean, self.clean_seconds, self.writes = self.root / "clean", 0.0, 0
+
+    def rng(self, fault: str) -> random.Random:
+        """The fault's own draws, seeded from --seed and its name (the same whatever runs alongside)."""
+        return random.Random(f"{self.args.seed}-{fault}")
 
     def env(self) -> dict[str, str]:
         return dict(os.environ, IFTSCOPE_CACHE=tempfile.mkdtemp(prefix="iftscope-faults-cache-"))
@@ -100,6 +109,10 @@ def first_line(stderr: str) -> str:
 
 
 def clean_run(b: Bench) -> dict:
+    if b.args.clean_from:  # a clean run made earlier (by this script, stopped after it): reused
+        b.clean, (b.clean_seconds, b.writes) = b.args.clean_from, b.args.clean_from_stats
+        when = f"{b.clean_seconds:.0f} s, {b.writes} atomic writes (reused: {b.clean})"
+        return row("none (clean run)", when, "", 0, True, (True, ""))
     count = b.root / "clean-writes.txt"
     t0 = time.perf_counter()
     code, saw = b.run(b.cmd(b.clean, enospc_at=0, count=count))
@@ -120,9 +133,9 @@ def row(fault: str, when: str, saw: str, code: int, survived: bool, same: tuple[
 
 
 def kill9(b: Bench) -> dict:
-    out, env, moments, saw = b.root / "kill-9", b.env(), [], ""
+    out, env, moments, saw, rng = b.root / "kill-9", b.env(), [], "", b.rng("kill9")
     for _ in range(b.args.kills):
-        after = round(b.rng.uniform(0.05, 0.9) * b.clean_seconds, 1)
+        after = round(rng.uniform(0.05, 0.9) * b.clean_seconds, 1)
         proc = subprocess.Popen(b.cmd(out), env=env, start_new_session=True, stdout=subprocess.DEVNULL)
         try:
             proc.wait(timeout=after)
@@ -145,7 +158,7 @@ def kill9(b: Bench) -> dict:
 
 def sigterm(b: Bench) -> dict:
     out, env = b.root / "sigterm", b.env()
-    after = round(b.rng.uniform(0.1, 0.6) * b.clean_seconds, 1)
+    after = round(b.rng("sigterm").uniform(0.1, 0.6) * b.clean_seconds, 1)
     proc = subprocess.Popen(
         b.cmd(out),
         env=env,
@@ -171,7 +184,7 @@ def sigterm(b: Bench) -> dict:
 
 def enospc(b: Bench) -> dict:
     out, env = b.root / "enospc", b.env()
-    k = b.rng.randint(1, b.writes)
+    k = b.rng("enospc").randint(1, b.writes)
     first, saw = b.run(b.cmd(out, enospc_at=k), env)
     code, _ = b.run(b.cmd(out), env)
     leftovers = [str(p.relative_to(out)) for p in out.rglob(".*.tmp")]
@@ -264,6 +277,22 @@ FAULTS = {
 }
 
 
+def run_faults(b: Bench, names: list[str], parallel: bool) -> list[dict]:
+    """Each fault's row, in the order named; with `parallel`, all at once (threads that wait on
+    their child processes: on a shared machine the faults then get their share of the cores)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(name: str) -> dict:
+        result = FAULTS[name](b)
+        print(json.dumps(result), flush=True)
+        return result
+
+    if not parallel:
+        return [one(name) for name in names]
+    with ThreadPoolExecutor(len(names)) as pool:
+        return list(pool.map(one, names))
+
+
 def markdown(rows: list[dict]) -> str:
     lines = [
         "| fault | when | what the user saw | exit | survived | identical summary |",
@@ -291,21 +320,28 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=Path("runs/faults"))
     ap.add_argument("--only", nargs="*", choices=list(FAULTS), help="these faults only (default: all)")
     ap.add_argument("--results", type=Path, default=Path(__file__).parent / "results")
+    ap.add_argument("--parallel", action="store_true", help="the faults at once (each in its own folder)")
+    ap.add_argument(
+        "--clean-from", type=Path, help="a finished clean run of the same recipe and code to reuse; its "
+        "wall seconds and atomic writes from --clean-stats",
+    )  # fmt: skip
+    ap.add_argument("--clean-stats", nargs=2, type=float, metavar=("SECONDS", "WRITES"))
     args = ap.parse_args()
+    if args.clean_from:
+        args.clean_from_stats = (args.clean_stats[0], int(args.clean_stats[1]))
     shutil.rmtree(args.out, ignore_errors=True)
     args.out.mkdir(parents=True)
     b, t0 = Bench(args), time.perf_counter()
     rows = [clean_run(b)]
     print(json.dumps(rows[-1]), flush=True)
-    for name in args.only or list(FAULTS):
-        rows.append(FAULTS[name](b))
-        print(json.dumps(rows[-1]), flush=True)
+    rows += run_faults(b, args.only or list(FAULTS), args.parallel)
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
     result = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"), "commit": commit,
         "command": "python " + " ".join(sys.argv), "recipe": args.recipe, "seed": args.seed,
+        "parallel": args.parallel,
         "wall_seconds": round(time.perf_counter() - t0, 1), "rows": rows,
         "all_survived": all(r["survived"] for r in rows),
         "all_identical": all(r["identical"] in (True, None) for r in rows),
