@@ -3,17 +3,20 @@
     python bench/faults.py                       # the smoke recipe, 3 kill -9 moments, seed 0
     python bench/faults.py --kills 5 --seed 1 --out runs/faults
 
-One clean run first (its wall time T sets the fault windows, and it counts the atomic writes),
-then each fault in its own run folder with its own empty score cache:
+One clean run first (it counts the atomic writes W of the main process), then each fault in its
+own run folder with its own empty score cache. The moments of the faults are drawn in writes, not
+seconds, so that they fall inside the work however loaded the machine is: each child starts
+through a `python -c` wrapper (no test hook in the package) that, at that process's k-th os.fsync
+(one per atomic write, made before the rename), does the fault. (On the smoke recipe the trainings
+and evaluations run in worker processes, whose writes are not counted: the faults there fall in
+the main process's stages - world, probe, base evaluation, groups, analysis - or as the main
+process waits for the workers.)
 
-  kill -9     the whole process group SIGKILLed at --kills moments, each uniform in (0.05 T, 0.9 T)
-              after a (re)start, then rerun to the end
-  SIGTERM     the process group sent SIGTERM (what Slurm sends before it kills a job) at a moment
-              uniform in (0.1 T, 0.6 T), then rerun (a signal that comes once the work is done, while
-              the interpreter exits, ends it with the default action: exit -15, said so in the row)
-  ENOSPC      the k-th atomic write (k uniform over the clean run's writes) fails as on a full disk:
-              the child starts through a `python -c` wrapper that makes that process's k-th
-              os.fsync raise ENOSPC (no test hook in the package); then rerun
+  kill -9     the whole process group SIGKILLed at write k (uniform in 1..W, then in 1..W - the
+              writes already drawn, for each of --kills restarts), then rerun to the end
+  SIGTERM     the process group sent SIGTERM (what Slurm sends before it kills a job) at write k
+              uniform in 1..W, then rerun
+  ENOSPC      write k (uniform in 1..W) fails as on a full disk (os.fsync raises ENOSPC); rerun
   corrupted   a copy of the clean run with one evaluation's metrics.json truncated and one record of
               another altered: `iftscope verify`, then rerun, then verify again
   concurrent  a second `iftscope run` on a folder in use: refused; the first one finishes
@@ -49,15 +52,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from compare_runs import compare  # noqa: E402
 
-# a child `iftscope` whose k-th os.fsync (one per atomic write) fails with ENOSPC; k = 0: none
-# fails. It writes how many fsyncs it made to argv[2] at exit (the clean run's count sets k's range).
+# a child `iftscope` that at its k-th os.fsync (one per atomic write) does argv[1] = ACTION:k -
+# enospc (the fsync fails as on a full disk), kill (SIGKILL to its process group), term (SIGTERM to
+# its process group, the handler then ends the run) or none. It writes how many fsyncs it made to
+# argv[2] at exit (the clean run's count sets k's range).
 WRAPPER = r"""
-import atexit, errno, os, sys
-k, count_file, calls, real = int(sys.argv[1]), sys.argv[2], [0], os.fsync
+import atexit, errno, os, signal, sys
+action, k = sys.argv[1].split(":")
+k, count_file, calls, real = int(k), sys.argv[2], [0], os.fsync
 def fsync(fd):
     calls[0] += 1
-    if calls[0] == k:
+    if calls[0] == k and action == "enospc":
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    if calls[0] == k and action in ("kill", "term"):
+        os.killpg(0, signal.SIGKILL if action == "kill" else signal.SIGTERM)
     return real(fd)
 os.fsync = fsync
 atexit.register(lambda: open(count_file, "w").write(str(calls[0])))
@@ -82,11 +90,19 @@ class Bench:
     def env(self) -> dict[str, str]:
         return dict(os.environ, IFTSCOPE_CACHE=tempfile.mkdtemp(prefix="iftscope-faults-cache-"))
 
-    def cmd(self, out: Path, *, enospc_at: int | None = None, count: Path | None = None) -> list[str]:
+    def cmd(self, out: Path, *, fault: str | None = None, count: Path | None = None) -> list[str]:
+        """`iftscope run` into `out`; `fault` (ACTION:k) through the wrapper above."""
         tail = ["run", self.args.recipe, "--out", str(out), "--quiet"]
-        if enospc_at is None:
+        if fault is None:
             return [sys.executable, "-m", "iftscope", *tail]
-        return [sys.executable, "-c", WRAPPER, str(enospc_at), str(count or os.devnull), *tail]
+        return [sys.executable, "-c", WRAPPER, fault, str(count or os.devnull), *tail]
+
+    def run_new_session(self, cmd: list[str], env: dict[str, str]) -> tuple[int, str]:
+        """As run, the child leading its own process group (which the wrapper signals)."""
+        done = subprocess.run(
+            cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        return done.returncode, first_line(done.stderr)
 
     def run(self, cmd: list[str], env: dict[str, str] | None = None) -> tuple[int, str]:
         """(exit code, the first stderr line iftscope itself wrote, else the first line)."""
@@ -115,7 +131,7 @@ def clean_run(b: Bench) -> dict:
         return row("none (clean run)", when, "", 0, True, (True, ""))
     count = b.root / "clean-writes.txt"
     t0 = time.perf_counter()
-    code, saw = b.run(b.cmd(b.clean, enospc_at=0, count=count))
+    code, saw = b.run(b.cmd(b.clean, fault="none:0", count=count))
     b.clean_seconds = time.perf_counter() - t0
     if code:
         raise SystemExit(f"the clean run failed (exit {code}): {saw}")
@@ -133,59 +149,35 @@ def row(fault: str, when: str, saw: str, code: int, survived: bool, same: tuple[
 
 
 def kill9(b: Bench) -> dict:
-    out, env, moments, saw, rng = b.root / "kill-9", b.env(), [], "", b.rng("kill9")
+    out, env, moments, rng, drawn = b.root / "kill-9", b.env(), [], b.rng("kill9"), 0
     for _ in range(b.args.kills):
-        after = round(rng.uniform(0.05, 0.9) * b.clean_seconds, 1)
-        proc = subprocess.Popen(b.cmd(out), env=env, start_new_session=True, stdout=subprocess.DEVNULL)
-        try:
-            proc.wait(timeout=after)
-            moments.append(f"{after} s (finished first)")
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            moments.append(f"{after} s")
+        k = rng.randint(1, max(1, b.writes - drawn))
+        drawn += k
+        code, _ = b.run_new_session(b.cmd(out, fault=f"kill:{k}"), env)
+        moments.append(f"{k}" + ("" if code == -signal.SIGKILL else f" (not reached: exit {code})"))
     code, saw = b.run(b.cmd(out), env)
-    when = "killed at " + ", ".join(moments) + " after each start; then rerun"
-    return row(
-        f"kill -9 x{b.args.kills}",
-        when,
-        saw or "(nothing: killed; the rerun said nothing)",
-        code,
-        code == 0,
-        b.identical(out),
-    )
+    when = f"killed at write {', '.join(moments)} of each restart ({b.writes} in a clean run); then rerun"
+    saw = saw or "(nothing: killed; the rerun said nothing)"
+    return row(f"kill -9 x{b.args.kills}", when, saw, code, code == 0, b.identical(out))
 
 
 def sigterm(b: Bench) -> dict:
     out, env = b.root / "sigterm", b.env()
-    after = round(b.rng("sigterm").uniform(0.1, 0.6) * b.clean_seconds, 1)
-    proc = subprocess.Popen(
-        b.cmd(out),
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        _, err = proc.communicate(timeout=after)
-        saw, first = "(finished before the signal)", proc.returncode
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGTERM)
-        _, err = proc.communicate(timeout=300)
-        saw, first = first_line(err), proc.returncode
-    finished = (out / "report" / "report.html").exists()  # the work was done before the signal
+    k = b.rng("sigterm").randint(1, b.writes)
+    first, saw = b.run_new_session(b.cmd(out, fault=f"term:{k}"), env)
     code, _ = b.run(b.cmd(out), env)
-    when = f"SIGTERM to the process group at {after} s (exit {first}); then rerun"
-    if finished:
-        when += " (the study had finished before the signal)"
-    return row("SIGTERM", when, saw, first, code == 0 and first == 143, b.identical(out))
+    leftovers = [str(p.relative_to(out)) for p in out.rglob(".*.tmp")]
+    when = f"SIGTERM to the process group at write {k} of {b.writes} (exit {first}); then rerun"
+    if leftovers:
+        when += f"; temporaries left: {leftovers[:3]}"
+    survived = code == 0 and first == 143 and not leftovers and "Traceback" not in saw
+    return row("SIGTERM", when, saw, first, survived, b.identical(out))
 
 
 def enospc(b: Bench) -> dict:
     out, env = b.root / "enospc", b.env()
     k = b.rng("enospc").randint(1, b.writes)
-    first, saw = b.run(b.cmd(out, enospc_at=k), env)
+    first, saw = b.run(b.cmd(out, fault=f"enospc:{k}"), env)
     code, _ = b.run(b.cmd(out), env)
     leftovers = [str(p.relative_to(out)) for p in out.rglob(".*.tmp")]
     when = f"write {k} of {b.writes} fails (exit {first}); then rerun"
