@@ -68,3 +68,64 @@ def test_native_and_lm_eval_agree(tiny_hf_model_dir, tmp_path, case):
     assert _groups(qs, native) == _groups(qs, via)
     summary = json.loads((tmp_path / "lm-eval" / "summary.json").read_text())
     assert summary["backend"] == "lm-eval" and summary["lm_eval"]["model"] == "hf"
+
+
+def _write_questions(path, qs):
+    path.write_text("".join(json.dumps(q.to_json()) + "\n" for q in qs))
+    return path
+
+
+def _lm_eval_log_samples(task_dir, task, model_dir, out):
+    """lm-eval on the exported folder, its samples written by lm-eval's own --log_samples writer
+    (EvaluationTracker: every number a string)."""
+    from lm_eval import simple_evaluate
+    from lm_eval.loggers import EvaluationTracker
+    from lm_eval.tasks import TaskManager
+
+    results = simple_evaluate(
+        model="hf", model_args={"pretrained": str(model_dir)}, tasks=[task], device="cpu", batch_size=8,
+        task_manager=TaskManager(include_path=str(task_dir), include_defaults=False), log_samples=True,
+        bootstrap_iters=0, verbosity="ERROR",
+    )  # fmt: skip
+    tracker = EvaluationTracker(output_path=str(out))
+    tracker.date_id = getattr(tracker, "date_id", None) or "t"
+    tracker.save_results_samples(task, results["samples"][task])
+
+
+def test_cli_export_lm_eval_import_intervene(tiny_hf_model_dir, tmp_path):
+    """`iftscope export lm-eval` FILE, lm-eval's own samples file, `iftscope import lm-eval`: the
+    records of `iftscope probe`, and `iftscope intervene` reads them."""
+    from iftscope.cli import main
+
+    data = _write_questions(tmp_path / "eng.jsonl", questions())
+    flags = ["--format", "mmlu", "--shots", "2", "--permutations", "2", "--demo-sets", "2", "--known-rule", "argmax"]
+    assert main(["export", "lm-eval", str(data), "--out", str(tmp_path / "tasks"), *flags]) == 0
+    info = json.loads((tmp_path / "tasks" / "iftscope-export.json").read_text())
+    assert info["tasks"] == {"eng": "iftscope_eng"} and info["documents"] == {"eng": 8 * 4}
+    _lm_eval_log_samples(tmp_path / "tasks", "iftscope_eng", tiny_hf_model_dir, tmp_path / "lm-out")
+    (written,) = (tmp_path / "lm-out").rglob("samples_iftscope_eng_*.jsonl")
+    assert isinstance(json.loads(written.read_text().splitlines()[0])["resps"][0][0][0], str)  # its format
+    assert main(["import", "lm-eval", str(tmp_path / "lm-out"), "--out", str(tmp_path / "imported")]) == 0
+    native = ["probe", "--model", str(tiny_hf_model_dir), "--data", str(data), "--no-cache", "--quiet"]
+    assert main([*native, *flags, "--out", str(tmp_path / "native")]) == 0
+    ours = [json.loads(x) for x in (tmp_path / "native" / "records.jsonl").read_text().splitlines()]
+    got = [json.loads(x) for x in (tmp_path / "imported" / "eng" / "records.jsonl").read_text().splitlines()]
+    diff = max(np.abs(np.subtract(a["distribution"], b["distribution"])).max() for a, b in zip(ours, got))
+    assert len(got) == len(ours) == 8 and diff < 1e-5
+    assert [r["prediction"] for r in got] == [r["prediction"] for r in ours]
+    assert main(["intervene", "--probe", str(tmp_path / "imported" / "eng"), "--data", str(data),
+                 "--confidence", "0.25", "--out", str(tmp_path / "groups")]) == 0  # fmt: skip
+    assert (tmp_path / "groups" / "summary.json").exists()
+
+
+def test_import_refuses_incomplete_or_foreign_samples(tmp_path):
+    qs = questions(2)
+    docs = task_docs(qs, qs, get_format("mmlu"), ProbeConfig(format="mmlu", shots=1, permutations=2), "s")
+    samples = [(f"f:{i}", {"doc": d, "resps": [[[-1.0, False]]] * len(d["choices"])}) for i, d in enumerate(docs)]
+    assert [len(s.records) for s in records_from_samples(samples).values()] == [2]
+    with pytest.raises(ValueError, match="question q0: views \\[1\\] of 2 logged"):
+        records_from_samples(samples[1:])
+    with pytest.raises(ValueError, match="f:9: not a sample of a task written by iftscope"):
+        records_from_samples([("f:9", {"doc": {"question": "x"}, "resps": []})])
+    with pytest.raises(ValueError, match="token cannot|log no token counts"):
+        task_docs(qs, qs, get_format("continuation"), ProbeConfig(format="continuation", shots=1, normalise="token"), "s")
