@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from iftscope.intervene.groups import InterveneConfig, build_groups
+from iftscope.probe.formats import get_format
 from iftscope.probe.knowledge import ProbeConfig
 from iftscope.probe.lmeval import records_from_samples, task_docs
-from iftscope.probe.formats import get_format
 from iftscope.stages.model import ModelSpec
 from iftscope.stages.probe import CacheConfig, probe_stage
 from iftscope.types import Question
@@ -27,12 +27,29 @@ def questions(n: int = 8) -> list[Question]:
     out = []
     for i in range(n):
         opts = tuple(WORDS[(i + k * 3) % len(WORDS)] for k in range(3 if i == 5 else 4))
-        out.append(Question(f"q{i}", f"Which of the following is a {WORDS[i % 10]}?", opts, i % len(opts), domain="engineering"))
+        out.append(
+            Question(
+                f"q{i}",
+                f"Which of the following is a {WORDS[i % 10]}?",
+                opts,
+                i % len(opts),
+                domain="engineering",
+            )
+        )
     return out
 
 
 def _probe(model_dir, qs, pool, cfg, out):
-    probe_stage(ModelSpec(str(model_dir)), qs, cfg, out, pool=pool, batch_size=8, cache=CacheConfig(False), progress=False)
+    probe_stage(
+        ModelSpec(str(model_dir)),
+        qs,
+        cfg,
+        out,
+        pool=pool,
+        batch_size=8,
+        cache=CacheConfig(False),
+        progress=False,
+    )
     return [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
 
 
@@ -46,7 +63,9 @@ def _groups(qs, records):
 
 CASES = {
     "letter": ProbeConfig(format="mmlu", shots=2, demo_sets=2, permutations=2, known_rule="argmax"),
-    "continuation": ProbeConfig(format="continuation", shots=1, demos="per-question", normalise="char", known_rule="argmax"),
+    "continuation": ProbeConfig(
+        format="continuation", shots=1, demos="per-question", normalise="char", known_rule="argmax"
+    ),
 }
 
 
@@ -58,7 +77,10 @@ def test_native_and_lm_eval_agree(tiny_hf_model_dir, tmp_path, case):
     native = _probe(tiny_hf_model_dir, qs, pool, cfg, tmp_path / "native")
     via = _probe(tiny_hf_model_dir, qs, pool, replace(cfg, backend="lm-eval"), tmp_path / "lm-eval")
     assert [r["question_id"] for r in via] == [q.id for q in qs]
-    diff = max(np.abs(np.subtract(a["distribution"], b["distribution"])).max() for a, b in zip(native, via))
+    diff = max(
+        np.abs(np.subtract(a["distribution"], b["distribution"])).max()
+        for a, b in zip(native, via, strict=True)
+    )
     print(case, "max |native - lm-eval|", diff, "groups", {k: len(v) for k, v in _groups(qs, native).items()})
     assert diff < 1e-5, diff
     for key in ("prediction", "correct", "known", "category", "views", "format"):
@@ -98,7 +120,18 @@ def test_cli_export_lm_eval_import_intervene(tiny_hf_model_dir, tmp_path):
     from iftscope.cli import main
 
     data = _write_questions(tmp_path / "eng.jsonl", questions())
-    flags = ["--format", "mmlu", "--shots", "2", "--permutations", "2", "--demo-sets", "2", "--known-rule", "argmax"]
+    flags = [
+        "--format",
+        "mmlu",
+        "--shots",
+        "2",
+        "--permutations",
+        "2",
+        "--demo-sets",
+        "2",
+        "--known-rule",
+        "argmax",
+    ]
     assert main(["export", "lm-eval", str(data), "--out", str(tmp_path / "tasks"), *flags]) == 0
     info = json.loads((tmp_path / "tasks" / "iftscope-export.json").read_text())
     assert info["tasks"] == {"eng": "iftscope_eng"} and info["documents"] == {"eng": 8 * 4}
@@ -110,7 +143,10 @@ def test_cli_export_lm_eval_import_intervene(tiny_hf_model_dir, tmp_path):
     assert main([*native, *flags, "--out", str(tmp_path / "native")]) == 0
     ours = [json.loads(x) for x in (tmp_path / "native" / "records.jsonl").read_text().splitlines()]
     got = [json.loads(x) for x in (tmp_path / "imported" / "eng" / "records.jsonl").read_text().splitlines()]
-    diff = max(np.abs(np.subtract(a["distribution"], b["distribution"])).max() for a, b in zip(ours, got))
+    diff = max(
+        np.abs(np.subtract(a["distribution"], b["distribution"])).max()
+        for a, b in zip(ours, got, strict=True)
+    )
     assert len(got) == len(ours) == 8 and diff < 1e-5
     assert [r["prediction"] for r in got] == [r["prediction"] for r in ours]
     assert main(["intervene", "--probe", str(tmp_path / "imported" / "eng"), "--data", str(data),
@@ -121,11 +157,19 @@ def test_cli_export_lm_eval_import_intervene(tiny_hf_model_dir, tmp_path):
 def test_import_refuses_incomplete_or_foreign_samples(tmp_path):
     qs = questions(2)
     docs = task_docs(qs, qs, get_format("mmlu"), ProbeConfig(format="mmlu", shots=1, permutations=2), "s")
-    samples = [(f"f:{i}", {"doc": d, "resps": [[[-1.0, False]]] * len(d["choices"])}) for i, d in enumerate(docs)]
+    samples = [
+        (f"f:{i}", {"doc": d, "resps": [[[-1.0, False]]] * len(d["choices"])}) for i, d in enumerate(docs)
+    ]
     assert [len(s.records) for s in records_from_samples(samples).values()] == [2]
     with pytest.raises(ValueError, match="question q0: views \\[1\\] of 2 logged"):
         records_from_samples(samples[1:])
     with pytest.raises(ValueError, match="f:9: not a sample of a task written by iftscope"):
         records_from_samples([("f:9", {"doc": {"question": "x"}, "resps": []})])
     with pytest.raises(ValueError, match="token cannot|log no token counts"):
-        task_docs(qs, qs, get_format("continuation"), ProbeConfig(format="continuation", shots=1, normalise="token"), "s")
+        task_docs(
+            qs,
+            qs,
+            get_format("continuation"),
+            ProbeConfig(format="continuation", shots=1, normalise="token"),
+            "s",
+        )

@@ -18,7 +18,7 @@ PROBS = [[0.7, 0.1, 0.1, 0.1], [0.2, 0.6, 0.1, 0.1], [0.25, 0.25, 0.3, 0.2], [0.
 
 
 def official_rows(answers=(0, 0, 2, 1)):
-    """What the official code writes: the question's fields, then correct, pred, probs, golden_prob, pred_prob."""
+    """What the official code writes: the question's fields, correct, pred, probs, golden_prob, pred_prob."""
     rows = []
     for i, (probs, answer) in enumerate(zip(PROBS, answers, strict=True)):
         q = Question(str(100 + i), f"Question {i}?", ("w", "x", "y", "z"), answer, explanation="")
@@ -50,12 +50,17 @@ def test_official_output_becomes_probe_records(tmp_path):
 def test_cli_import_paper_code_then_intervene(tmp_path):
     rows = official_rows()
     path = write_rows(tmp_path / "probe.jsonl", rows)
-    data = write_rows(tmp_path / "questions.jsonl", [{k: r[k] for k in ("id", "question", "choices", "answer")} for r in rows])
+    data = write_rows(
+        tmp_path / "questions.jsonl",
+        [{k: r[k] for k in ("id", "question", "choices", "answer")} for r in rows],
+    )
     assert main(["import", "paper-code", str(path), "--out", str(tmp_path / "probe")]) == 0
     summary = json.loads((tmp_path / "probe" / "summary.json").read_text())
     assert summary["n"] == 4 and summary["accuracy"] == 0.5 and summary["backend"] == "paper-code"
     out = tmp_path / "groups"
-    assert main(["intervene", "--probe", str(tmp_path / "probe"), "--data", str(data), "--out", str(out)]) == 0
+    assert (
+        main(["intervene", "--probe", str(tmp_path / "probe"), "--data", str(data), "--out", str(out)]) == 0
+    )
     groups = {g["name"]: g["items"] for g in json.loads((out / "groups.json").read_text())}
     assert [i["question_id"] for i in groups["H"]] == ["100"]  # the one known; I and S: as many
     (wrong,) = groups["I"]

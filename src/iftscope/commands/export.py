@@ -70,9 +70,11 @@ def export_lm_eval(args: argparse.Namespace) -> int:
     for name, task in out["tasks"].items():
         print(f"{task}: {out['questions'][name]} questions, {out['documents'][name]} documents (views)")
     print(f"wrote {args.out}/ (group {out['group']}); score it with:")
-    print(f"  lm_eval --model hf --model_args pretrained=MODEL --include_path {args.out} --tasks {out['group']} "
-          "--log_samples --output_path OUT")  # fmt: skip
-    print(f"then: iftscope import lm-eval OUT --out PROBE_DIR")
+    print(
+        f"  lm_eval --model hf --model_args pretrained=MODEL --include_path {args.out} "
+        f"--tasks {out['group']} --log_samples --output_path OUT"
+    )
+    print("then: iftscope import lm-eval OUT --out PROBE_DIR")
     return 0
 
 
@@ -93,12 +95,23 @@ def register(sub) -> None:
     )
     p.add_argument("source", nargs="+", type=Path, help="a run folder, or question files (one task each)")
     p.add_argument("--out", required=True, type=Path, help="the task folder to write (replaced)")
-    p.add_argument("--pool", nargs="+", type=Path, help="demonstration pool (default: the run's, or each file itself)")
+    p.add_argument(
+        "--pool", nargs="+", type=Path, help="demonstration pool (default: the run's, or each file itself)"
+    )
     p.add_argument("--tokenizer", help="model folder whose chat template renders (chat formats only)")
     p.add_argument("--prefix", default="iftscope", help="task names: PREFIX_<set>, group PREFIX_all")
-    p.add_argument("--tuned", action="store_true", help="run folder: as tuned models are read (its eval format, zero-shot)")
+    p.add_argument(
+        "--tuned",
+        action="store_true",
+        help="run folder: as tuned models are read (its eval format, zero-shot)",
+    )
     g = p.add_argument_group("probe settings (default: the run's recipe, else the probe's defaults)")
-    choices = {"format": _formats(), "demos": DEMO_CHOICES, "known_rule": KNOWN_RULES, "normalise": ("sum", "char")}
+    choices = {
+        "format": _formats(),
+        "demos": DEMO_CHOICES,
+        "known_rule": KNOWN_RULES,
+        "normalise": ("sum", "char"),
+    }
     add_config_flags(g, ProbeConfig, only=PROBE_FLAGS, choices=choices)
     for action in g._group_actions:  # unset flags take the run's recipe (or the format's) values
         action.default = argparse.SUPPRESS

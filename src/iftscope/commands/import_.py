@@ -33,8 +33,8 @@ def import_lm_eval(args: argparse.Namespace) -> int:
 
 
 def import_paper_code(args: argparse.Namespace) -> int:
-    from iftscope.probe.official import read_official
     from iftscope.probe.lmeval_io import write_probe_folder
+    from iftscope.probe.official import read_official
     from iftscope.probe.runner import format_summary
 
     for path in args.files:
@@ -80,10 +80,18 @@ def register(sub) -> None:
         formatter_class=HelpFormatter,
     )
     c.add_argument("files", nargs="+", type=Path, help="the official code's output JSONL files")
-    c.add_argument("--out", required=True, type=Path, help="output folder (one subfolder per file if several)")
-    c.add_argument("--known-rule", default="confident", choices=sorted(k for k in KNOWN_RULES if k != "generative"),
-                   help="when a question counts as known (the paper: correct and confident)")  # fmt: skip
+    c.add_argument(
+        "--out", required=True, type=Path, help="output folder (one subfolder per file if several)"
+    )
+    c.add_argument(
+        "--known-rule",
+        default="confident",
+        choices=sorted(k for k in KNOWN_RULES if k != "generative"),
+        help="when a question counts as known (the paper: correct and confident)",
+    )
     c.add_argument("--known-threshold", type=float, default=0.5, help="the rule's threshold")
-    c.add_argument("--shots", type=int, default=5, help="the code's --shot, recorded in the config (the paper: 5)")
+    c.add_argument(
+        "--shots", type=int, default=5, help="the code's --shot, recorded in the config (the paper: 5)"
+    )
     c.add_argument("--domain", help="the questions' domain (default: the file's folder name)")
     c.set_defaults(func=import_paper_code)

@@ -42,8 +42,9 @@ DEMO_CHOICES = {
 
 BACKENDS = {
     "native": "iftscope's own scorer, through the score cache",
-    "lm-eval": "lm-evaluation-harness's Python API with probe.lm_eval_model and probe.lm_eval_args (hf, vllm, "
-    "...) on the exported task folder, its logged log-likelihoods imported (pip install 'iftscope[lm-eval]')",
+    "lm-eval": "lm-evaluation-harness's Python API with probe.lm_eval_model and probe.lm_eval_args (hf, "
+    "vllm, ...) on the exported task folder, its logged log-likelihoods imported "
+    "(pip install 'iftscope[lm-eval]')",
 }
 
 KNOWN_RULES = {

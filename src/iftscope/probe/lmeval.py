@@ -66,11 +66,17 @@ def view_docs(
 
 
 def task_docs(
-    questions: Sequence[Question], pool: Sequence[Question], fmt: PromptFormat, cfg: ProbeConfig, set_name: str
+    questions: Sequence[Question],
+    pool: Sequence[Question],
+    fmt: PromptFormat,
+    cfg: ProbeConfig,
+    set_name: str,
 ) -> list[dict[str, Any]]:
     """Every view of every question of a set, in question order."""
     check_exportable(fmt, cfg)
-    return [d for i, q in enumerate(questions) for d in view_docs(fmt, q, i, pool or questions, cfg, set_name)]
+    return [
+        d for i, q in enumerate(questions) for d in view_docs(fmt, q, i, pool or questions, cfg, set_name)
+    ]
 
 
 def check_exportable(fmt: PromptFormat, cfg: ProbeConfig) -> None:
@@ -141,7 +147,9 @@ def _view(doc: dict[str, Any], lls: list[float], mode: str, cfg: ProbeConfig) ->
 def _settings(doc: dict[str, Any], where: str) -> tuple[PromptFormat, ProbeConfig]:
     meta = json.loads(doc["iftscope"])
     if meta.get("version") != EXPORT_VERSION:
-        raise ValueError(f"{where}: exported by iftscope export version {meta.get('version')}, not {EXPORT_VERSION}")
+        raise ValueError(
+            f"{where}: exported by iftscope export version {meta.get('version')}, not {EXPORT_VERSION}"
+        )
     name, _, version = meta["format"].partition("@")
     fmt = get_format(name)
     if fmt.id != meta["format"]:
@@ -168,7 +176,9 @@ def records_from_samples(samples: Iterable[tuple[str, dict[str, Any]]]) -> dict[
     for where, sample in samples:
         doc = sample.get("doc") or {}
         if "iftscope" not in doc:
-            raise ValueError(f"{where}: not a sample of a task written by iftscope export lm-eval (no doc.iftscope)")
+            raise ValueError(
+                f"{where}: not a sample of a task written by iftscope export lm-eval (no doc.iftscope)"
+            )
         lls = _loglikelihoods(sample)
         if len(lls) != len(doc["choices"]) or not all(math.isfinite(x) for x in lls):
             raise ValueError(f"{where}: {len(lls)} finite log-likelihoods for {len(doc['choices'])} choices")

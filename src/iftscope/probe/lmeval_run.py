@@ -32,7 +32,7 @@ def require_lm_eval():
 
 
 def parse_model_args(text: str) -> dict[str, Any]:
-    """"key=value,key=value" as lm-eval's --model_args reads it (its own parser: same types)."""
+    """ "key=value,key=value" as lm-eval's --model_args reads it (its own parser: same types)."""
     if not text.strip():
         return {}
     for part in text.split(","):

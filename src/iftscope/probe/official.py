@@ -40,9 +40,13 @@ def _check(row: dict[str, Any], q: Question, where: str) -> list[float]:
     """The row's probs, after checking the row says what the official code would have written."""
     probs = row.get("probs")
     if isinstance(probs, str) or row.get("golden_prob") == -1:
-        raise ValueError(f"{where}: probs: generation-mode output (a generated text); import the logits mode's")
+        raise ValueError(
+            f"{where}: probs: generation-mode output (a generated text); import the logits mode's"
+        )
     if not isinstance(probs, list) or len(probs) != len(q.choices):
-        raise ValueError(f"{where}: probs: expected {len(q.choices)} probabilities (one per choice), got {probs!r}")
+        raise ValueError(
+            f"{where}: probs: expected {len(q.choices)} probabilities (one per choice), got {probs!r}"
+        )
     if not all(isinstance(p, int | float) and math.isfinite(p) and p >= 0 for p in probs):
         raise ValueError(f"{where}: probs: not all finite non-negative numbers: {probs}")
     if abs(sum(probs) - 1) > TOLERANCE * len(probs):
