@@ -173,3 +173,32 @@ def test_import_refuses_incomplete_or_foreign_samples(tmp_path):
             ProbeConfig(format="continuation", shots=1, normalise="token"),
             "s",
         )
+
+
+def test_evaluate_stage_through_lm_eval(tiny_hf_model_dir, tmp_path):
+    """The base model's evaluation on several test sets (the study's evaluate-base) through lm-eval:
+    one lm-eval run for every set, the same records and metrics as the native scorer's."""
+    from iftscope.stages.evaluate import evaluate_stage
+
+    qs = questions()
+    sets = {"homo": qs[:5], "ood": qs[5:]}
+    cfg = ProbeConfig(format="paper", shots=1, demos="first", permutations=2, known_rule="argmax")
+    spec = ModelSpec(str(tiny_hf_model_dir))
+    native = evaluate_stage(spec, sets, cfg, tmp_path / "native", pool=qs, batch_size=8)
+    via = evaluate_stage(spec, sets, replace(cfg, backend="lm-eval"), tmp_path / "lm", pool=qs, batch_size=8)
+    assert via.keys() == native.keys() == {"homo", "ood"}
+    for name in sets:
+        assert via[name]["accuracy"] == native[name]["accuracy"]
+        a, b = (
+            [json.loads(x) for x in (tmp_path / d / f"records-{name}.jsonl").read_text().splitlines()]
+            for d in ("native", "lm")
+        )
+        assert [r["question_id"] for r in b] == [q.id for q in sets[name]]
+        assert (
+            max(
+                np.abs(np.subtract(x["distribution"], y["distribution"])).max()
+                for x, y in zip(a, b, strict=True)
+            )
+            < 1e-5
+        )
+    assert len(list((tmp_path / "lm" / "lm-eval" / "samples").glob("samples_*.jsonl"))) == 2

@@ -16,7 +16,7 @@ from typing import Any
 
 from iftscope.probe.formats import get_format
 from iftscope.probe.knowledge import ProbeConfig
-from iftscope.probe.lmeval import records_from_samples
+from iftscope.probe.lmeval import ImportedSet, records_from_samples
 from iftscope.probe.lmeval_io import export_tasks, lm_eval_model_args, read_samples, write_probe_folder
 from iftscope.probe.lmeval_run import lm_eval_device, require_lm_eval, run_lm_eval
 from iftscope.runs import atomic_write_json, read_json
@@ -24,6 +24,48 @@ from iftscope.stages.model import ModelSpec
 from iftscope.types import Question
 
 SET = "probe"  # the one question set the probe stage exports
+
+
+def lm_eval_records(
+    model: ModelSpec,
+    sets: dict[str, Sequence[Question]],
+    pool: Sequence[Question],
+    cfg: ProbeConfig,
+    work: Path,
+    batch_size: int = 32,
+) -> tuple[dict[str, ImportedSet], dict[str, Any]]:
+    """Score `sets` with lm-eval in WORK (tasks/, samples/): (set -> imported records, provenance).
+    Samples already there from the same export are imported again without scoring."""
+    lm_eval = require_lm_eval()
+    fmt = get_format(cfg.format)
+    if fmt.uses_chat_template:
+        from transformers import AutoTokenizer
+
+        fmt = fmt.with_tokenizer(AutoTokenizer.from_pretrained(model.path))
+    args = lm_eval_model_args(cfg, model.path, model.dtype, model.adapter)
+    tasks_dir, samples_dir = work / "tasks", work / "samples"
+    info = export_tasks(tasks_dir, dict(sets), pool, fmt, cfg, extra={"model_args": args})
+    files = {name: samples_dir / f"samples_{task}.jsonl" for name, task in info["tasks"].items()}
+    done = (samples_dir / "export.json").exists() and read_json(samples_dir / "export.json") == info
+    if not done or not all(f.exists() for f in files.values()):
+        (samples_dir / "export.json").unlink(missing_ok=True)
+        device = lm_eval_device(model.device)
+        run_lm_eval(
+            tasks_dir, list(info["tasks"].values()), cfg.lm_eval_model, args, samples_dir, batch_size, device
+        )
+        atomic_write_json(samples_dir / "export.json", info)
+    imported = records_from_samples(read_samples(list(files.values())))
+    for name, questions in sets.items():
+        if name not in imported or [q.id for q in imported[name].questions] != [q.id for q in questions]:
+            raise ValueError(
+                f"{files[name]}: not the questions of set {name} (delete {samples_dir} and rerun)"
+            )
+    provenance = {
+        "backend": "lm-eval",
+        "lm_eval": {"version": lm_eval.__version__, "model": cfg.lm_eval_model, "model_args": args,
+                    "samples": [str(f) for f in files.values()]},
+    }  # fmt: skip
+    return imported, provenance
 
 
 def lm_eval_probe_stage(
@@ -39,37 +81,16 @@ def lm_eval_probe_stage(
     label: str | None = None,
 ) -> dict[str, Any]:
     """Probe through lm-eval; returns the summary written to OUT/summary.json."""
-    lm_eval = require_lm_eval()
     out, t0 = Path(out), time.perf_counter()
-    fmt = get_format(cfg.format)
-    if fmt.uses_chat_template:
-        from transformers import AutoTokenizer
-
-        fmt = fmt.with_tokenizer(AutoTokenizer.from_pretrained(model.path))
-    args = lm_eval_model_args(cfg, model.path, model.dtype, model.adapter)
-    tasks_dir, samples_dir = out / "lm-eval" / "tasks", out / "lm-eval" / "samples"
-    info = export_tasks(tasks_dir, {SET: questions}, pool or questions, fmt, cfg, extra={"model_args": args})
-    task = info["tasks"][SET]
-    samples = samples_dir / f"samples_{task}.jsonl"
-    stale = not (samples_dir / "export.json").exists() or read_json(samples_dir / "export.json") != info
-    if stale or not samples.exists():
-        samples.unlink(missing_ok=True)
-        run_lm_eval(
-            tasks_dir, [task], cfg.lm_eval_model, args, samples_dir, batch_size, lm_eval_device(model.device)
-        )
-        atomic_write_json(samples_dir / "export.json", info)
-    imported = records_from_samples(read_samples([samples]))[SET]
-    if [q.id for q in imported.questions] != [q.id for q in questions]:
-        raise ValueError(f"{samples}: its questions are not the ones probed (delete {samples_dir} and rerun)")
+    imported, provenance = lm_eval_records(model, {SET: questions}, pool, cfg, out / "lm-eval", batch_size)
+    got = imported[SET]
     extra: dict[str, Any] = {
-        "format": fmt.id, "format_about": fmt.about, "config": asdict(cfg),
+        "format": got.format.id, "format_about": got.format.about, "config": asdict(cfg),
         "seconds": round(time.perf_counter() - t0, 2), "resumed_at": 0, "model": label or model.path,
-        "adapter": model.adapter, "data": [str(p) for p in data], "backend": "lm-eval",
-        "lm_eval": {"version": lm_eval.__version__, "model": cfg.lm_eval_model, "model_args": args,
-                    "samples": str(samples)},
+        "adapter": model.adapter, "data": [str(p) for p in data], **provenance,
     }  # fmt: skip
     if truth is not None:
         from iftscope.microworld.groundtruth import agreement
 
-        extra["ground_truth"] = agreement(imported.records, truth)
-    return write_probe_folder(imported.records, questions, out, extra)
+        extra["ground_truth"] = agreement(got.records, truth)
+    return write_probe_folder(got.records, questions, out, extra)
