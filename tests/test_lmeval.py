@@ -202,3 +202,27 @@ def test_evaluate_stage_through_lm_eval(tiny_hf_model_dir, tmp_path):
             < 1e-5
         )
     assert len(list((tmp_path / "lm" / "lm-eval" / "samples").glob("samples_*.jsonl"))) == 2
+
+
+REAL = {  # (architecture, production tokenizer, format): how the letter is written and tokenised
+    "llama-sp-paper": ("llama", "sp-converted", "paper"),  # bare 'A' after 'Answer:'
+    "mistral-legacy-mmlu": ("mistral", "sp-legacy", "mmlu"),  # ' A', sentencepiece's own spaces
+    "mistral-instruct-chat": ("mistral", "sp-instruct", "chat"),  # the model's chat template
+}
+
+
+@pytest.mark.parametrize("case", sorted(REAL))
+def test_native_and_lm_eval_agree_real_tokenizers(real_model, tmp_path, case):
+    arch, kind, fmt = REAL[case]
+    folder = real_model(arch, kind)
+    qs = questions(6)
+    cfg = ProbeConfig(format=fmt, shots=1, demos="first", permutations=2, known_rule="argmax")
+    native = _probe(folder, qs, qs, cfg, tmp_path / "native")
+    via = _probe(folder, qs, qs, replace(cfg, backend="lm-eval"), tmp_path / "lm-eval")
+    diff = max(
+        np.abs(np.subtract(a["distribution"], b["distribution"])).max()
+        for a, b in zip(native, via, strict=True)
+    )
+    print(case, "max |native - lm-eval|", diff)
+    assert diff < 1e-5, diff
+    assert [r["prediction"] for r in native] == [r["prediction"] for r in via]
