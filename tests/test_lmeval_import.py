@@ -108,3 +108,39 @@ def test_lm_eval_backend_without_lm_eval_names_the_extra(monkeypatch):
     assert problems(StudyConfig()) == []  # native: lm-eval not needed
     found = problems(StudyConfig(probe=ProbeConfig(backend="vllm")))
     assert any("probe.backend: 'vllm' (allowed: native, lm-eval)" in p for p in found), found
+
+
+def test_export_run_folder_sets_with_the_recipes_probe(tmp_path, capsys):
+    """A run folder: its IFT questions and every test set as tasks, in the recipe's probe settings
+    (or, with --tuned, zero-shot in the format tuned models are read in); flags override."""
+    from iftscope.types import LETTERS
+
+    run = tmp_path / "run"
+    (run / "tests").mkdir(parents=True)
+    qs = [Question(f"q{i}", f"Question {i}?", ("w", "x", "y", "z"), i % 4) for i in range(6)]
+    ift = write_rows(tmp_path / "ift.jsonl", [q.to_json() for q in qs])
+    write_rows(run / "tests" / "homo-set.jsonl", [q.to_json() for q in qs[:2]])
+    (run / "recipe.yaml").write_text(
+        f"name: t\ndata: {{model: some/model, ift: [{ift}], tests: {{homo-set: {ift}}}}}\n"
+        "probe: {format: mmlu, shots: 2, permutations: 3, demos: first}\n"
+        "render: {template: vicuna, show_options: true}\neval_format: trained\n"
+    )
+    assert main(["export", "lm-eval", str(run), "--out", str(tmp_path / "tasks")]) == 0
+    info = json.loads((tmp_path / "tasks" / "iftscope-export.json").read_text())
+    assert info["tasks"] == {"ift": "iftscope_ift", "homo-set": "iftscope_homo_set"}
+    assert info["documents"] == {"ift": 18, "homo-set": 6} and info["format"] == "mmlu@1"
+    assert "pretrained=some/model" in capsys.readouterr().out
+    docs = [json.loads(x) for x in (tmp_path / "tasks" / "data" / "ift.jsonl").read_text().splitlines()]
+    first = docs[0]
+    assert first["choices"] == [" A", " B", " C", " D"] and first["prompt"].endswith("D. z\nAnswer:")
+    assert first["prompt"].count("Answer:") == 3  # two demonstrations (the pool's first, not q0) and q0
+    rotated = docs[1]  # q0, rotation 1: options x y z w, gold 'w' now last
+    assert rotated["answer"] == 3 and "A. x\nB. y\nC. z\nD. w\nAnswer:" in rotated["prompt"]
+    assert all(LETTERS[d["answer"]] for d in docs)
+    yaml_text = (tmp_path / "tasks" / "iftscope_ift.yaml").read_text()
+    assert 'target_delimiter: ""' in yaml_text and str(tmp_path / "tasks" / "data" / "ift.jsonl") in yaml_text
+    assert main(["export", "lm-eval", str(run), "--tuned", "--out", str(tmp_path / "tuned")]) == 0
+    tuned = json.loads((tmp_path / "tuned" / "iftscope-export.json").read_text())
+    assert tuned["format"] == "sft-vicuna-options@1" and tuned["probe"]["shots"] == 0
+    assert main(["export", "lm-eval", str(run), "--permutations", "1", "--out", str(tmp_path / "one")]) == 0
+    assert json.loads((tmp_path / "one" / "iftscope-export.json").read_text())["documents"]["ift"] == 6

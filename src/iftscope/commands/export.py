@@ -71,7 +71,7 @@ def export_lm_eval(args: argparse.Namespace) -> int:
         print(f"{task}: {out['questions'][name]} questions, {out['documents'][name]} documents (views)")
     print(f"wrote {args.out}/ (group {out['group']}); score it with:")
     print(
-        f"  lm_eval --model hf --model_args pretrained=MODEL --include_path {args.out} "
+        f"  lm_eval --model hf --model_args pretrained={model or 'MODEL'} --include_path {args.out} "
         f"--tasks {out['group']} --log_samples --output_path OUT"
     )
     print("then: iftscope import lm-eval OUT --out PROBE_DIR")
