@@ -9,9 +9,7 @@ where it runs: exporting and importing need no lm-eval installed.
 from __future__ import annotations
 
 import json
-import os
 import re
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -24,8 +22,6 @@ from iftscope.probe.lmeval import EXPORT_VERSION, group_yaml, task_docs, task_ya
 from iftscope.probe.runner import summarise
 from iftscope.runs import atomic_dir, atomic_write_json, atomic_write_jsonl, atomic_write_text
 from iftscope.types import ProbeRecord, Question
-
-EXTRA = "pip install 'iftscope[lm-eval]'"
 
 
 def task_name(prefix: str, set_name: str) -> str:
@@ -124,7 +120,3 @@ def write_probe_folder(
     atomic_write_text(out / "coverage.md", coverage_markdown(cov))
     atomic_write_json(out / "summary.json", summary)
     return summary
-
-
-def stamp() -> dict[str, Any]:
-    return {"imported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "pid": os.getpid()}
