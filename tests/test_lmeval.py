@@ -211,6 +211,7 @@ REAL = {  # (architecture, production tokenizer, format): how the letter is writ
 }
 
 
+@pytest.mark.slow  # three real vocabularies (32k) and three lm-eval runs: about a minute
 @pytest.mark.parametrize("case", sorted(REAL))
 def test_native_and_lm_eval_agree_real_tokenizers(real_model, tmp_path, case):
     arch, kind, fmt = REAL[case]
