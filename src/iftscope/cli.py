@@ -15,7 +15,9 @@ import sys
 from iftscope.version import __version__
 
 # modules under iftscope.commands, each registering its subcommands (evaluate also registers analyse)
-COMMAND_MODULES = ("run", "world", "data", "probe", "intervene", "train", "evaluate", "curate", "verify")
+COMMAND_MODULES = (
+    "run", "world", "data", "probe", "intervene", "train", "evaluate", "curate", "verify", "export", "import_"
+)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

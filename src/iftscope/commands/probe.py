@@ -12,7 +12,7 @@ from iftscope.commands.flags import (
     add_dtype_flag,
     config_from_flags,
 )
-from iftscope.probe.knowledge import DEMO_CHOICES, KNOWN_RULES, ProbeConfig
+from iftscope.probe.knowledge import BACKENDS, DEMO_CHOICES, KNOWN_RULES, ProbeConfig
 
 NORMALISE = ("sum", "char", "token")
 
@@ -34,6 +34,7 @@ def add_probe_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     g = p.add_argument_group("probe settings (the recipe's probe.* keys)")
     choices = {"format": FORMATS, "demos": DEMO_CHOICES, "known_rule": KNOWN_RULES, "normalise": NORMALISE}
+    choices["backend"] = BACKENDS
     add_config_flags(g, ProbeConfig, choices=choices)
     p.set_defaults(shots=None)  # by format: 0 where it scores statements zero-shot, else 5
 

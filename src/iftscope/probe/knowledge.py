@@ -30,6 +30,10 @@ class ProbeConfig:
     known_threshold: float = 0.5  # the known rule's threshold
     seed: int = 0  # seeds the demonstrations drawn
     batch_questions: int = 64  # questions scored together (memory vs speed)
+    backend: str = "native"  # who scores: native (iftscope's scorer) or lm-eval (docs/lm-eval.md)
+    lm_eval_model: str = "hf"  # backend lm-eval: its model type (hf, vllm, sglang ...)
+    # backend lm-eval: its model_args, e.g. "dtype=bfloat16,tensor_parallel_size=2" (pretrained: the model)
+    lm_eval_args: str = ""
 
 
 DEMO_CHOICES = {
@@ -37,6 +41,13 @@ DEMO_CHOICES = {
     "itself swapped for a spare): the shared prefix is encoded once",
     "per-question": "a seeded random set per question (slower: nothing is shared)",
     "first": "the pool's first k items for every question (the paper's fixed demonstrations)",
+}
+
+BACKENDS = {
+    "native": "iftscope's own scorer, through the score cache",
+    "lm-eval": "lm-evaluation-harness's Python API with probe.lm_eval_model and probe.lm_eval_args (hf, "
+    "vllm, ...) on the exported task folder, its logged log-likelihoods imported "
+    "(pip install 'iftscope[lm-eval]')",
 }
 
 KNOWN_RULES = {
@@ -103,7 +114,7 @@ def slick_category(view_correct: Sequence[bool], sampled: float, weak_threshold:
     return "WeaklyKnown" if sampled >= weak_threshold else "Unknown"
 
 
-def _views(fmt: PromptFormat, batch: Sequence[Question], cfg: ProbeConfig) -> list[tuple[int, int]]:
+def probe_views(fmt: PromptFormat, batch: Sequence[Question], cfg: ProbeConfig) -> list[tuple[int, int]]:
     """(demonstration set or statement, option rotation) per view, as the format declares its views."""
     if fmt.views == DEMO_SETS_X_PERMUTATIONS:
         return [(s, r) for s in range(cfg.demo_sets) for r in range(cfg.permutations)]
@@ -112,7 +123,7 @@ def _views(fmt: PromptFormat, batch: Sequence[Question], cfg: ProbeConfig) -> li
     return [(s, 0) for s in range(cfg.demo_sets)]  # k-shot continuation: the demonstration sets
 
 
-def _contexts(
+def view_contexts(
     fmt: PromptFormat, batch: Sequence[Question], pool: Sequence[Question], cfg: ProbeConfig, s: int
 ) -> list[str]:
     """The contexts a continuation format continues in view s: a statement or a k-shot context."""
@@ -127,7 +138,7 @@ def _view_distributions(
     """[question, view, option] distributions in original option order, and [question, view]
     probability mass on the options (letters, or option texts as continuations)."""
     n_opt = len(batch[0].choices)
-    views = _views(fmt, batch, cfg)
+    views = probe_views(fmt, batch, cfg)
     dists = np.zeros((len(batch), len(views), n_opt))
     masses = np.zeros((len(batch), len(views)))
     for v, (s, r) in enumerate(views):
@@ -142,7 +153,7 @@ def _view_distributions(
             scores = scorer.letter_logprobs(prompts, ids)
             d, masses[:, v] = scores.distribution, scores.mass
         else:
-            contexts = _contexts(fmt, batch, pool, cfg, s)
+            contexts = view_contexts(fmt, batch, pool, cfg, s)
             pairs = [(ctx, " " + c) for ctx, ch in zip(contexts, rotated, strict=True) for c in ch]
             cont = scorer.continuation_logprobs(pairs)
             denom = {"sum": lambda c: 1, "char": lambda c: c.chars, "token": lambda c: c.tokens}[
@@ -179,11 +190,11 @@ def probe(
             batch = [chunk[i] for i in idxs]
             dists, masses = _view_distributions(scorer, fmt, batch, pool, cfg)
             for q, i, d, m in zip(batch, idxs, dists, masses, strict=True):
-                records[i] = _record(q, d, m, fmt, cfg)
+                records[i] = record_from_views(q, d, m, fmt, cfg)
         yield from (records[i] for i in range(len(chunk)))
 
 
-def _record(
+def record_from_views(
     q: Question, view_dists: np.ndarray, masses: np.ndarray, fmt: PromptFormat, cfg: ProbeConfig
 ) -> ProbeRecord:
     mean = view_dists.mean(axis=0)

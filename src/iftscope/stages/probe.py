@@ -57,6 +57,15 @@ def probe_stage(
     from iftscope.models.identity import model_identity
     from iftscope.probe.cache import CachedScorer
 
+    if cfg.backend == "lm-eval":  # lm-evaluation-harness scores (hf, vllm ...): docs/lm-eval.md
+        from iftscope.stages.lmeval import lm_eval_probe_stage
+
+        summary = lm_eval_probe_stage(
+            model, questions, cfg, out, pool=pool, batch_size=batch_size, truth=truth, data=data, label=label
+        )
+        return ProbeOutcome(summary)
+    if cfg.backend != "native":
+        raise ValueError(f"probe.backend: {cfg.backend!r} (allowed: native, lm-eval)")
     fmt = get_format(cfg.format)
     hf = model.scorer(batch_size)
     fmt = fmt.with_tokenizer(hf.tokenizer)

@@ -136,6 +136,24 @@ def _probe(cfg: StudyConfig, say) -> None:
     )
     for key in ("demo_sets", "permutations", "batch_questions"):
         _need(getattr(p, key) >= 1, say, f"probe.{key}: {getattr(p, key)} (must be >= 1)")
+    _lm_eval(cfg, say)
+
+
+def _lm_eval(cfg: StudyConfig, say) -> None:
+    """probe.backend lm-eval: lm-eval installed (else the extra named), settings it can reproduce."""
+    from iftscope.probe.knowledge import BACKENDS
+    from iftscope.probe.lmeval_run import MissingExtra, parse_model_args, require_lm_eval
+
+    p = cfg.probe
+    _need(p.backend in BACKENDS, say, f"probe.backend: {p.backend!r} (allowed: {', '.join(BACKENDS)})")
+    if p.backend != "lm-eval":
+        return
+    _need(p.normalise != "token", say, "probe.normalise: token cannot go through lm-eval (use sum or char)")
+    try:
+        require_lm_eval()
+        parse_model_args(p.lm_eval_args)
+    except (MissingExtra, ValueError) as e:
+        say(str(e))
 
 
 def _data(cfg: StudyConfig, say) -> None:
