@@ -12,8 +12,9 @@ and evaluations run in worker processes, whose writes are not counted: the fault
 the main process's stages - world, probe, base evaluation, groups, analysis - or as the main
 process waits for the workers.)
 
-  kill -9     the whole process group SIGKILLed at write k (uniform in 1..W, then in 1..W - the
-              writes already drawn, for each of --kills restarts), then rerun to the end
+  kill -9     the whole process group SIGKILLed at write k_i of restart i (i = 1..n, n = --kills;
+              k_i uniform in 1..(W - k_1 - ... - k_(i-1)) / (n - i + 1), so that the kills spread
+              over the run), then rerun to the end
   SIGTERM     the process group sent SIGTERM (what Slurm sends before it kills a job) at write k
               uniform in 1..W, then rerun
   ENOSPC      write k (uniform in 1..W) fails as on a full disk (os.fsync raises ENOSPC); rerun
@@ -150,8 +151,8 @@ def row(fault: str, when: str, saw: str, code: int, survived: bool, same: tuple[
 
 def kill9(b: Bench) -> dict:
     out, env, moments, rng, drawn = b.root / "kill-9", b.env(), [], b.rng("kill9"), 0
-    for _ in range(b.args.kills):
-        k = rng.randint(1, max(1, b.writes - drawn))
+    for i in range(b.args.kills):
+        k = rng.randint(1, max(1, (b.writes - drawn) // (b.args.kills - i)))
         drawn += k
         code, _ = b.run_new_session(b.cmd(out, fault=f"kill:{k}"), env)
         moments.append(f"{k}" + ("" if code == -signal.SIGKILL else f" (not reached: exit {code})"))
