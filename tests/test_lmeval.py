@@ -90,6 +90,9 @@ def test_native_and_lm_eval_agree(tiny_hf_model_dir, tmp_path, case):
     assert _groups(qs, native) == _groups(qs, via)
     summary = json.loads((tmp_path / "lm-eval" / "summary.json").read_text())
     assert summary["backend"] == "lm-eval" and summary["lm_eval"]["model"] == "hf"
+    from iftscope.outputs import check
+
+    assert check(tmp_path / "lm-eval", "summary.json").state == "intact"  # sealed, samples included
 
 
 def _write_questions(path, qs):
@@ -202,6 +205,9 @@ def test_evaluate_stage_through_lm_eval(tiny_hf_model_dir, tmp_path):
             < 1e-5
         )
     assert len(list((tmp_path / "lm" / "lm-eval" / "samples").glob("samples_*.jsonl"))) == 2
+    from iftscope.outputs import check
+
+    assert check(tmp_path / "lm", "metrics.json").state == "intact"
 
 
 REAL = {  # (architecture, production tokenizer, format): how the letter is written and tokenised

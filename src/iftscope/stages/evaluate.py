@@ -56,7 +56,7 @@ def evaluate_stage(
     if done is not None:
         return done
     if cfg.backend == "lm-eval" and loaded is None and extras is None:  # docs/lm-eval.md
-        return _lm_eval_stage(model, sets, cfg, out, pool, reference, batch_size)
+        return _lm_eval_stage(model, sets, cfg, out, pool, reference, batch_size, inputs)
     # `loaded`: (model, tokenizer) already in memory (a job's model just trained), not read again
     scorer = HFScorer(*loaded, batch_size=batch_size) if loaded else model.scorer(batch_size)
     fmt = get_format(cfg.format).with_tokenizer(scorer.tokenizer)
@@ -80,7 +80,7 @@ def evaluate_stage(
     return read_json(out / "metrics.json")
 
 
-def _lm_eval_stage(model, sets, cfg, out: Path, pool, reference, batch_size: int) -> dict[str, Any]:
+def _lm_eval_stage(model, sets, cfg, out: Path, pool, reference, batch_size: int, inputs) -> dict[str, Any]:
     """The scoring through lm-evaluation-harness (probe.backend lm-eval): every set in one run."""
     from iftscope.stages.lmeval import lm_eval_records
 
@@ -92,4 +92,5 @@ def _lm_eval_stage(model, sets, cfg, out: Path, pool, reference, batch_size: int
         atomic_write_jsonl(out / f"records-{name}.jsonl", (r.to_json() for r in records))
     atomic_write_json(out / "lm-eval" / "provenance.json", provenance)
     atomic_write_json(out / "metrics.json", metrics)
+    seal(out, inputs)
     return read_json(out / "metrics.json")

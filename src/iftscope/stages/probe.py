@@ -63,6 +63,7 @@ def probe_stage(
         summary = lm_eval_probe_stage(
             model, questions, cfg, out, pool=pool, batch_size=batch_size, truth=truth, data=data, label=label
         )
+        seal(out, inputs)
         return ProbeOutcome(summary)
     if cfg.backend != "native":
         raise ValueError(f"probe.backend: {cfg.backend!r} (allowed: native, lm-eval)")
