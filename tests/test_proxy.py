@@ -1,0 +1,93 @@
+"""Proxy-tuning: scores and greedy generation through ProxyModel equal the logit arithmetic
+M + alpha * (m_tuned - m) computed directly, and alpha = 0 gives M's own scores exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from iftscope.microworld.tiny import TinyModelConfig, build_model
+from iftscope.models.generate import generate_batched
+from iftscope.models.proxy import ProxyModel
+from iftscope.models.scorer import HFScorer
+
+SMALL = TinyModelConfig(hidden=32, layers=2, heads=2, mlp=64, max_positions=128)
+LARGE = TinyModelConfig(hidden=64, layers=2, heads=4, mlp=128, max_positions=128)
+TEXTS = [
+    "Stalain Brimley was born in the city of",
+    "Question: Where was Stalain Brimley born? Answer:",
+    "the city of",
+]
+
+
+def _model(tokenizer, cfg, seed):
+    ids = (tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id)
+    return build_model(cfg, len(tokenizer), *ids, seed).eval()
+
+
+@pytest.fixture(scope="module")
+def trio(tokenizer):
+    large, small = _model(tokenizer, LARGE, 1), _model(tokenizer, SMALL, 2)
+    tuned = _model(tokenizer, SMALL, 2)
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():  # "tuning": the same small model, moved
+        for p in tuned.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=gen))
+    return large, small, tuned
+
+
+def _direct(trio, ids: list[int], alpha: float) -> torch.Tensor:
+    """log-softmax of M + alpha * (m_tuned - m), each model run on the whole sequence alone."""
+    x = torch.tensor([ids])
+    with torch.no_grad():
+        large, small, tuned = (m(input_ids=x).logits[0].float() for m in trio)
+    return torch.log_softmax(large + alpha * (tuned - small), dim=-1)
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.5, 2.0])
+def test_proxy_scores_equal_the_logit_arithmetic(trio, tokenizer, alpha):
+    scorer = HFScorer(ProxyModel(*trio, alpha=alpha), tokenizer, batch_size=2, min_shared=2)
+    pairs = [(t, " Lisbon") for t in TEXTS] + [(TEXTS[0], " the year")]
+    got = scorer.continuation_logprobs(pairs)
+    for (context, cont), score in zip(pairs, got, strict=True):
+        ctx, whole = scorer.encode(context), scorer.encode(context + cont)
+        rows = _direct(trio, whole, alpha)
+        want = sum(rows[i - 1, whole[i]].item() for i in range(len(ctx), len(whole)))
+        assert score.logprob == pytest.approx(want, abs=1e-5)
+    letters = [tokenizer.convert_tokens_to_ids(w) for w in ("Lisbon", "Paris", "the")]
+    scores = scorer.letter_logprobs(TEXTS, letters).logprobs
+    for text, row in zip(TEXTS, scores, strict=True):
+        ids = scorer.encode(text)
+        np.testing.assert_allclose(row, _direct(trio, ids, alpha)[-1, letters].numpy(), atol=1e-5)
+
+
+def test_alpha_zero_gives_the_large_models_own_scores(trio, tokenizer):
+    large = trio[0]
+    proxy = HFScorer(ProxyModel(*trio, alpha=0.0), tokenizer, batch_size=2)
+    own = HFScorer(large, tokenizer, batch_size=2)
+    pairs = [(t, " Lisbon") for t in TEXTS]
+    assert [s.logprob for s in proxy.continuation_logprobs(pairs)] == [
+        s.logprob for s in own.continuation_logprobs(pairs)
+    ]
+    ids = [tokenizer.convert_tokens_to_ids(w) for w in ("Lisbon", "Paris")]
+    assert np.array_equal(proxy.letter_logprobs(TEXTS, ids).logprobs, own.letter_logprobs(TEXTS, ids).logprobs)
+
+
+def test_generation_is_the_argmax_of_the_arithmetic(trio, tokenizer):
+    proxy = ProxyModel(*trio, alpha=1.0)
+    prompts = [tokenizer(t)["input_ids"] for t in TEXTS]  # different lengths: left padding
+    got = generate_batched(proxy, tokenizer, prompts, max_new_tokens=5, batch_size=3)
+    for prompt, new in zip(prompts, got, strict=True):
+        ids = list(prompt)
+        for _ in range(5):  # no cache, no padding: the whole sequence each step
+            ids.append(int(_direct(trio, ids, 1.0)[-1].argmax()))
+            if ids[-1] == tokenizer.eos_token_id:
+                break
+        assert new[: len(ids) - len(prompt)] == ids[len(prompt) :]
+
+
+def test_vocabularies_must_match(trio, tokenizer):
+    other = build_model(SMALL, len(tokenizer) + 3, 1, 2, 0, 0)
+    with pytest.raises(ValueError, match="one vocabulary"):
+        ProxyModel(trio[0], other, trio[2])
