@@ -86,6 +86,11 @@ class RunFolder:
         return self.world / "model"
 
     @property
+    def world_large_model(self) -> Path:
+        """The world's second, larger base model (`world.large`: the proxy condition's M)."""
+        return self.world / "large" / "model"
+
+    @property
     def world_questions(self) -> Path:
         return self.world / "questions.jsonl"
 
