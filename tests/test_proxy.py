@@ -64,12 +64,19 @@ def test_proxy_scores_equal_the_logit_arithmetic(trio, tokenizer, alpha):
 
 def test_alpha_zero_gives_the_large_models_own_scores(trio, tokenizer):
     large = trio[0]
-    proxy = HFScorer(ProxyModel(*trio, alpha=0.0), tokenizer, batch_size=2)
+    model = ProxyModel(*trio, alpha=0.0)
+    x = torch.tensor([tokenizer(TEXTS[0])["input_ids"]])
+    with torch.no_grad():
+        assert torch.equal(model(input_ids=x).logits, large(input_ids=x).logits.float())
+    proxy = HFScorer(model, tokenizer, batch_size=2)
     own = HFScorer(large, tokenizer, batch_size=2)
+    own.head.decoder = own.head.linear = None
+    own.head._checked = True  # M's own logits, as the proxy reads them
+    fast = HFScorer(large, tokenizer, batch_size=2)  # its float32 head on the scored rows only
     pairs = [(t, " Lisbon") for t in TEXTS]
-    assert [s.logprob for s in proxy.continuation_logprobs(pairs)] == [
-        s.logprob for s in own.continuation_logprobs(pairs)
-    ]
+    got = [s.logprob for s in proxy.continuation_logprobs(pairs)]
+    assert got == [s.logprob for s in own.continuation_logprobs(pairs)]
+    assert got == pytest.approx([s.logprob for s in fast.continuation_logprobs(pairs)], abs=1e-5)
     ids = [tokenizer.convert_tokens_to_ids(w) for w in ("Lisbon", "Paris")]
     assert np.array_equal(proxy.letter_logprobs(TEXTS, ids).logprobs, own.letter_logprobs(TEXTS, ids).logprobs)
 

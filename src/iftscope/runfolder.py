@@ -91,6 +91,11 @@ class RunFolder:
         return self.world / "large" / "model"
 
     @property
+    def world_recall(self) -> Path:
+        """Per fact: recalled by the world's base model (the micro-world's ground truth)."""
+        return self.world / "recall.jsonl"
+
+    @property
     def world_questions(self) -> Path:
         return self.world / "questions.jsonl"
 

@@ -8,7 +8,7 @@ Layout of the world folder (paths in summary.json are relative to it):
   pretrain/          log.jsonl and stats.json; checkpoint/ while training is unfinished
   recall.jsonl       per fact: recalled in most held-back paraphrases? (ground truth of knowing)
   large/             only with `large` set: a second, larger base model pretrained on the same
-                     people (model/, pretrain/, recall.jsonl), the proxy-tuning condition's M
+                     people (model/, pretrain/, recall.jsonl, summary.json), proxy-tuning's M
   summary.json       written last: its presence means the stage is done
 A finished world with the same fingerprint is reused; an unfinished one resumes.
 """
@@ -121,15 +121,9 @@ def build_world(
     tokenizer = build_word_tokenizer(vocabulary())
     model, stats = _pretrained_model(out, cfg.model, cfg, people, tokenizer, progress)
     memorisation = _measure_recall(out, model, tokenizer, people)
-    summary = _summary(cfg, memorisation, stats, questions, time.perf_counter() - t0)
     if cfg.large is not None:
-        large, large_stats = _pretrained_model(out / "large", cfg.large, cfg, people, tokenizer, progress)
-        summary["large"] = {
-            "memorisation": _measure_recall(out / "large", large, tokenizer, people),
-            "pretrain": large_stats,
-            "paths": {"model": "large/model", "recall": "large/recall.jsonl"},
-        }
-        summary["seconds"] = round(time.perf_counter() - t0, 2)
+        _large_model(out / "large", cfg, people, tokenizer, progress)
+    summary = _summary(cfg, memorisation, stats, questions, time.perf_counter() - t0)
     atomic_write_json(out / "summary.json", summary)
     return {**summary, "reused": False}
 
@@ -170,6 +164,18 @@ def _pretrained_model(
         tokenizer.save_pretrained(tmp)
     shutil.rmtree(checkpoint, ignore_errors=True)
     return model, stats
+
+
+def _large_model(out: Path, cfg: WorldStageConfig, people: list[Person], tokenizer, progress: bool) -> None:
+    """The second, larger base model (`cfg.large`) on the same people with the same pretraining,
+    and its recall, in large/ (model/, pretrain/, recall.jsonl, summary.json written last)."""
+    if (out / "summary.json").exists():
+        return
+    t0 = time.perf_counter()
+    model, stats = _pretrained_model(out, cfg.large, cfg, people, tokenizer, progress)
+    memorisation = _measure_recall(out, model, tokenizer, people)
+    summary = {"model": cfg.large.to_json(), "memorisation": memorisation, "pretrain": stats}
+    atomic_write_json(out / "summary.json", {**summary, "seconds": round(time.perf_counter() - t0, 2)})
 
 
 def _measure_recall(out: Path, model, tokenizer, people: list[Person]) -> dict[str, Any]:

@@ -48,6 +48,15 @@ def _cache_name(model) -> str:
     return "cache" if "cache" in inspect.signature(type(inner).forward).parameters else "past_key_values"
 
 
+_OUT_CACHE = "cache" if "cache" in CausalLMOutputWithPast.__dataclass_fields__ else "past_key_values"
+
+
+def _cache_of(output):
+    """A model output's key/value cache, under either of transformers' names for it."""
+    cache = getattr(output, "cache", None)
+    return cache if cache is not None else output.past_key_values
+
+
 def positions(mask: torch.Tensor, length: int) -> torch.Tensor:
     """Position ids of the last `length` tokens: count of real tokens before each (left padding and
     cached prefixes included), as transformers' generation computes them."""
@@ -74,9 +83,11 @@ class ProxyModel(torch.nn.Module):
     def get_input_embeddings(self):
         return self.large.get_input_embeddings()
 
-    def forward(self, input_ids, attention_mask=None, position_ids=None, use_cache=False, **kwargs):
+    def forward(
+        self, input_ids, attention_mask=None, position_ids=None, cache=None, use_cache=False, **kwargs
+    ):
         """Combined float32 logits [batch, length, vocabulary] (and the caches with use_cache)."""
-        cache = kwargs.get("cache") or kwargs.get("past_key_values")
+        cache = cache if cache is not None else kwargs.get("past_key_values")
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         if position_ids is None:
@@ -94,8 +105,8 @@ class ProxyModel(torch.nn.Module):
             logits = logits + self.alpha * (outs[2].logits.float() - outs[1].logits.float())
         new_cache = None
         if use_cache:
-            new_cache = ProxyCache(tuple(getattr(o, "cache", None) or o.past_key_values for o in outs))
-        return CausalLMOutputWithPast(logits=logits, past_key_values=new_cache)
+            new_cache = ProxyCache(tuple(_cache_of(o) for o in outs))
+        return CausalLMOutputWithPast(logits=logits, **{_OUT_CACHE: new_cache})
 
     @torch.no_grad()
     def generate(
@@ -110,8 +121,8 @@ class ProxyModel(torch.nn.Module):
         ids, done, cache, step_ids = input_ids, torch.zeros(len(input_ids), dtype=torch.bool), None, input_ids
         done = done.to(input_ids.device)
         for _ in range(max_new_tokens):
-            out = self(step_ids, attention_mask=mask, use_cache=True, past_key_values=cache)
-            cache = out.past_key_values
+            out = self(step_ids, attention_mask=mask, use_cache=True, cache=cache)
+            cache = _cache_of(out)
             nxt = out.logits[:, -1].argmax(-1)
             nxt = torch.where(done, torch.full_like(nxt, pad_token_id), nxt)
             ids = torch.cat([ids, nxt[:, None]], dim=1)
