@@ -3,6 +3,8 @@ M + alpha * (m_tuned - m) computed directly, and alpha = 0 gives M's own scores 
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -78,7 +80,9 @@ def test_alpha_zero_gives_the_large_models_own_scores(trio, tokenizer):
     assert got == [s.logprob for s in own.continuation_logprobs(pairs)]
     assert got == pytest.approx([s.logprob for s in fast.continuation_logprobs(pairs)], abs=1e-5)
     ids = [tokenizer.convert_tokens_to_ids(w) for w in ("Lisbon", "Paris")]
-    assert np.array_equal(proxy.letter_logprobs(TEXTS, ids).logprobs, own.letter_logprobs(TEXTS, ids).logprobs)
+    assert np.array_equal(
+        proxy.letter_logprobs(TEXTS, ids).logprobs, own.letter_logprobs(TEXTS, ids).logprobs
+    )
 
 
 def test_generation_is_the_argmax_of_the_arithmetic(trio, tokenizer):
@@ -98,3 +102,47 @@ def test_vocabularies_must_match(trio, tokenizer):
     other = build_model(SMALL, len(tokenizer) + 3, 1, 2, 0, 0)
     with pytest.raises(ValueError, match="one vocabulary"):
         ProxyModel(trio[0], other, trio[2])
+
+
+def test_study_with_both_conditions(tmp_path):
+    """A tiny study with conditions [self-instruct, proxy]: the rows, M untuned, the make-up."""
+    from test_study import TINY
+
+    from iftscope.study.recipe import load_recipe
+    from iftscope.study.runner import Study
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny models on a busy host
+    only = ["seeds=[0]", "render.styles=[answer]", "groups=[H, I, S, self-instruct]"]
+    cfg, _ = load_recipe(None, [*TINY, *only, "conditions=[self-instruct, proxy]"])
+    try:
+        result = Study(cfg, tmp_path / "run", progress=False).run()
+    finally:
+        torch.set_num_threads(threads)
+    families = {k.split("/")[0] for k in result["table"]}
+    assert families == {"base", "H", "I", "S", "self-instruct", "proxy-H", "large-H"}
+    large_base = result["conditions"]["large_base"]
+    assert set(large_base) >= {"known-heldout", "unknown", "heldout-attribute"}
+    made = result["conditions"]["self_instruct"]["per_seed"]["0"]
+    assert made["n"] == 4 and 0 <= made["truly_known"] <= 1
+    world = json.loads((tmp_path / "run" / "world" / "large" / "summary.json").read_text())
+    small = json.loads((tmp_path / "run" / "world" / "summary.json").read_text())
+    ratio = world["pretrain"]["parameters"] / small["pretrain"]["parameters"]
+    assert world["model"]["hidden"] == 2 * small["config"]["model"]["hidden"] and ratio > 2.5
+    proxy = result["table"]["proxy-H/answer"]["known-heldout"]
+    assert proxy["gen_accuracy"] is not None and proxy["spearman"] is not None  # every metric applies
+    assert result["training"]["proxy-H/answer/s0"] == {"alpha": 1.0, "guide": "H/answer/s0"}
+
+
+def test_default_world_is_unchanged_and_bad_conditions_are_named():
+    from iftscope.microworld.stage import WorldStageConfig
+    from iftscope.study.recipe import load_recipe
+    from iftscope.study.validate import problems
+
+    assert "large" not in WorldStageConfig().to_json()  # the default world keeps its fingerprint
+    cfg, _ = load_recipe(None, ["conditions=[proxy, magic]", "proxy.model=/nowhere", "skip_groups=[H]"])
+    found = "\n".join(problems(cfg))
+    assert "conditions: unknown 'magic'" in found
+    assert "proxy.model: on the micro-world" in found and "proxy.group: 'H'" in found
+    cfg, _ = load_recipe(None, ["conditions=[self-instruct, proxy]", "groups=[H, self-instruct, proxy-H]"])
+    assert problems(cfg) == []

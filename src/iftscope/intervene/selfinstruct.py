@@ -30,7 +30,11 @@ ANSWERS = ("greedy", "sampled")
 
 
 def self_generated(
-    questions: Sequence[Question], records: Sequence[ProbeRecord], size: int, seed: int, answers: str = "greedy"
+    questions: Sequence[Question],
+    records: Sequence[ProbeRecord],
+    size: int,
+    seed: int,
+    answers: str = "greedy",
 ) -> list[tuple[str, int, int, float]]:
     """`size` seeded (question id, target, base prediction, base confidence): the model's own
     answers to questions drawn from the IFT pool. Reads no gold label (see module doc)."""
@@ -94,5 +98,7 @@ def makeup(
         unknown = [it for it in items if not truth[it["question_id"]]]
         out["truly_known"] = len(known) / len(items)
         out["target_is_gold_known"] = mean(it["target"] == it["gold"] for it in known) if known else None
-        out["target_is_gold_unknown"] = mean(it["target"] == it["gold"] for it in unknown) if unknown else None
+        out["target_is_gold_unknown"] = (
+            mean(it["target"] == it["gold"] for it in unknown) if unknown else None
+        )
     return out

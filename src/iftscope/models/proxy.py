@@ -28,7 +28,9 @@ class ProxyConfig:
 
     alpha: float = 1.0  # logits = M + alpha * (m_tuned - m); 0 gives M's own scores
     group: str = "H"  # the group the small model is tuned on (and M, for the direct comparison)
-    model: str | None = None  # real data: the larger base M (same tokenizer); None: the micro-world's large model
+    model: str | None = (
+        None  # real data: the larger base M (same tokenizer); None: the micro-world's large model
+    )
 
 
 class ProxyCache:
@@ -96,8 +98,11 @@ class ProxyModel(torch.nn.Module):
         for k, (model, name) in enumerate(zip(self.parts, self._names, strict=True)):
             outs.append(
                 model(
-                    input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                    use_cache=use_cache, **{name: cache.caches[k] if cache is not None else None},
+                    input_ids=input_ids,
+                    attention_mask=attention_mask,
+                    position_ids=position_ids,
+                    use_cache=use_cache,
+                    **{name: cache.caches[k] if cache is not None else None},
                 )  # fmt: skip
             )
         logits = outs[0].logits.float()

@@ -43,7 +43,12 @@ def analyse_stage(
 
     wrong = base_wrong_rows({s: read_jsonl(run.eval_records("base", s)) for s in base}, tuned)
     result, rows = summarise_study(runs, base, correct, style, contrasts, wrong)
-    result = {**result, "conditions": _conditions(run, runs), "probe": read_json(run.probe / "summary.json"), **provenance()}
+    result = {
+        **result,
+        "conditions": _conditions(run, runs),
+        "probe": read_json(run.probe / "summary.json"),
+        **provenance(),
+    }
     atomic_write_text(run.runs_csv, _csv(rows))
     atomic_write_json(run.summary, result)
     seal(run.analysis, run.analysis_stage([Job(r["seed"], r["group"], r["style"]) for r in runs]).inputs)

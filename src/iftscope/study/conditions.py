@@ -15,6 +15,7 @@ needs, and the jobs it runs after the study's own.
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -30,13 +31,9 @@ class Condition:
     generated: tuple[str, ...] = ()  # groups the intervene stage adds (intervene.selfinstruct)
     large_world: bool = False  # the micro-world pretrains a second, larger base model
     rows: Callable[[StudyConfig], tuple[str, ...]] = lambda cfg: ()  # groups its own jobs report
-    after: Callable | None = None  # (cfg, run, inputs, progress) -> (runs, seconds), after the jobs
-
-
-def _proxy_jobs(cfg, run, inputs, progress):
-    from iftscope.study.proxyjobs import run_proxy
-
-    return run_proxy(cfg, run, inputs, progress)
+    # "module:function" run after the study's jobs: (cfg, run, inputs, progress) -> (runs, seconds);
+    # named, not imported, as those jobs need the study's inputs, which need this module
+    after: str | None = None
 
 
 CONDITIONS: dict[str, Condition] = {
@@ -44,7 +41,7 @@ CONDITIONS: dict[str, Condition] = {
     "proxy": Condition(
         large_world=True,
         rows=lambda cfg: (f"proxy-{cfg.proxy.group}", f"large-{cfg.proxy.group}"),
-        after=_proxy_jobs,
+        after="iftscope.study.proxyjobs:run_proxy",
     ),
 }
 
@@ -83,7 +80,8 @@ def run_after(cfg: StudyConfig, run, inputs, progress: bool = True) -> tuple[lis
     seconds = {"train": 0.0, "evaluate": 0.0}
     for c in active(cfg):
         if c.after:
-            more, secs = c.after(cfg, run, inputs, progress)
+            module, name = c.after.split(":")
+            more, secs = getattr(importlib.import_module(module), name)(cfg, run, inputs, progress)
             runs += more
             seconds = {k: seconds[k] + secs[k] for k in seconds}
     return runs, seconds
@@ -96,18 +94,26 @@ def problems(cfg: StudyConfig, say) -> None:
     for name in cfg.conditions:
         _need(name in CONDITIONS, say, f"conditions: unknown {name!r} (known: {', '.join(CONDITIONS)})")
     for name in cfg.intervene.generated:
-        _need(name in GENERATED, say, f"intervene.generated: unknown {name!r} (known: {', '.join(GENERATED)})")
+        _need(
+            name in GENERATED, say, f"intervene.generated: unknown {name!r} (known: {', '.join(GENERATED)})"
+        )
     answers = cfg.intervene.generated_answers
-    _need(answers in ANSWERS, say, f"intervene.generated_answers: {answers!r} (allowed: {', '.join(ANSWERS)})")
+    _need(
+        answers in ANSWERS, say, f"intervene.generated_answers: {answers!r} (allowed: {', '.join(ANSWERS)})"
+    )
     if "proxy" not in cfg.conditions:
         return
     p = cfg.proxy
     _need(math.isfinite(p.alpha), say, f"proxy.alpha: {p.alpha} (must be a finite number)")
     _need(not cfg.launch.distributed, say, "proxy: runs in one process (launch.processes 1, no config_file)")
-    _need(p.group not in cfg.skip_groups and (not cfg.groups or p.group in cfg.groups), say,
-          f"proxy.group: {p.group!r} is not among the study's groups (the small model is tuned on it)")  # fmt: skip
+    trained = p.group not in cfg.skip_groups and (not cfg.groups or p.group in cfg.groups)
+    _need(trained, say, f"proxy.group: {p.group!r} is not among the study's groups (m is tuned on it)")
     if cfg.data.model is None:
-        _need(p.model is None, say, "proxy.model: on the micro-world M is the world's large model (leave it null)")
+        _need(
+            p.model is None,
+            say,
+            "proxy.model: on the micro-world M is the world's large model (leave it null)",
+        )
     else:
         _need(p.model is not None, say, "proxy.model: the larger base model M (same tokenizer as data.model)")
         if p.model is not None and p.model.startswith((".", "/", "~")):

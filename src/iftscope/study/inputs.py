@@ -47,7 +47,6 @@ def prepare_inputs(cfg: StudyConfig, run: RunFolder, progress: bool = True) -> S
     where = {"dtype": cfg.dtype, "device": cfg.device}
     if cfg.data.model is None:
         from iftscope.microworld.stage import build_world
-
         from iftscope.study.conditions import world_config
 
         build_world(run.world, world_config(cfg), progress=progress)
