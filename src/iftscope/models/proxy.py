@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import torch
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
+from iftscope.models.load import input_device
+
 
 @dataclass(frozen=True)
 class ProxyConfig:
@@ -96,18 +98,20 @@ class ProxyModel(torch.nn.Module):
             position_ids = positions(attention_mask, input_ids.shape[1])
         outs = []
         for k, (model, name) in enumerate(zip(self.parts, self._names, strict=True)):
+            dev = input_device(model)  # the three may sit on different devices (a device map)
             outs.append(
                 model(
-                    input_ids=input_ids,
-                    attention_mask=attention_mask,
-                    position_ids=position_ids,
+                    input_ids=input_ids.to(dev),
+                    attention_mask=attention_mask.to(dev),
+                    position_ids=position_ids.to(dev),
                     use_cache=use_cache,
                     **{name: cache.caches[k] if cache is not None else None},
                 )  # fmt: skip
             )
         logits = outs[0].logits.float()
         if self.alpha:
-            logits = logits + self.alpha * (outs[2].logits.float() - outs[1].logits.float())
+            small, tuned = (o.logits.to(logits.device, torch.float32) for o in outs[1:])
+            logits = logits + self.alpha * (tuned - small)
         new_cache = None
         if use_cache:
             new_cache = ProxyCache(tuple(_cache_of(o) for o in outs))
