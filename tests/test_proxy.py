@@ -132,6 +132,13 @@ def test_study_with_both_conditions(tmp_path):
     proxy = result["table"]["proxy-H/answer"]["known-heldout"]
     assert proxy["gen_accuracy"] is not None and proxy["spearman"] is not None  # every metric applies
     assert result["training"]["proxy-H/answer/s0"] == {"alpha": 1.0, "guide": "H/answer/s0"}
+    from iftscope.outputs import check
+    from iftscope.runfolder import RunFolder
+
+    stages = {s.name: check(s.folder, s.done, s.inputs) for s in RunFolder(tmp_path / "run").stages()}
+    assert {"eval large-base", "train large-H/answer/s0", "eval proxy-H/answer/s0"} <= set(stages)
+    assert "train proxy-H/answer/s0" not in stages  # M is steered, never trained
+    assert all(v.ok for v in stages.values()), {k: str(v) for k, v in stages.items() if not v.ok}
 
 
 def test_default_world_is_unchanged_and_bad_conditions_are_named():

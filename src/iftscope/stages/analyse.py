@@ -15,7 +15,7 @@ from iftscope.analyse.correlation import base_wrong_rows
 from iftscope.analyse.inference import ContrastsConfig
 from iftscope.analyse.tables import summarise_study
 from iftscope.outputs import seal
-from iftscope.runfolder import Job, RunFolder
+from iftscope.runfolder import LARGE_BASE, Job, RunFolder
 from iftscope.runs import atomic_write_json, atomic_write_text, read_json, read_jsonl
 
 
@@ -62,8 +62,8 @@ def _conditions(run: RunFolder, runs: Sequence[dict[str, Any]]) -> dict[str, Any
     from iftscope.intervene.selfinstruct import makeup
 
     out: dict[str, Any] = {}
-    if run.eval_done("large-base"):
-        out["large_base"] = read_json(run.eval("large-base") / "metrics.json")
+    if run.eval_done(LARGE_BASE):
+        out["large_base"] = read_json(run.eval(LARGE_BASE) / "metrics.json")
     seeds = sorted({r["seed"] for r in runs if r["group"] == "self-instruct"})
     if not seeds:
         return out

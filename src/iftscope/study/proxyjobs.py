@@ -17,16 +17,15 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from iftscope.outputs import read_sealed
 from iftscope.probe.knowledge import ProbeConfig
-from iftscope.runfolder import Job, RunFolder
+from iftscope.runfolder import LARGE, LARGE_BASE, STEERED, Job, RunFolder
 from iftscope.stages.evaluate import evaluate_stage, read_reference
 from iftscope.stages.model import ModelSpec
 from iftscope.stages.train import Curve, train_stage
 from iftscope.study.config import StudyConfig
 from iftscope.study.inputs import StudyInputs
 from iftscope.study.jobs import _train_brief, job_extras
-
-LARGE_BASE = "large-base"
 
 
 def large_spec(cfg: StudyConfig, run: RunFolder, base: ModelSpec) -> ModelSpec:
@@ -42,8 +41,9 @@ def run_proxy(
     large = large_spec(cfg, run, inputs.base)
     t0 = time.perf_counter()
     evaluate_stage(
-        large, inputs.sets, cfg.probe, run.eval(LARGE_BASE), pool=inputs.pool, batch_size=cfg.eval_batch_size
-    )
+        large, inputs.sets, cfg.probe, run.eval(LARGE_BASE), pool=inputs.pool,
+        batch_size=cfg.eval_batch_size, inputs=run.eval_stage(LARGE_BASE).inputs,
+    )  # fmt: skip
     reference = read_reference(run.eval(LARGE_BASE), list(inputs.sets))
     seconds = {"train": 0.0, "evaluate": time.perf_counter() - t0}
     big = replace(inputs, base=large)  # token shift and memorisation measured against M
@@ -62,7 +62,7 @@ def run_proxy(
 
 def _direct(cfg, run: RunFolder, big: StudyInputs, guide: Job, reference, seconds) -> dict[str, Any]:
     """`large-<group>`: M fine-tuned on the guide group's examples, as the small model was."""
-    job = Job(guide.seed, f"large-{guide.group}", guide.style)
+    job = Job(guide.seed, f"{LARGE}{guide.group}", guide.style)
     curve = Curve(
         big.sets[big.main_set][: cfg.curve_questions], points=cfg.curve_points, format=cfg.tuned_format,
         pool=big.pool, batch_size=cfg.eval_batch_size,
@@ -71,6 +71,7 @@ def _direct(cfg, run: RunFolder, big: StudyInputs, guide: Job, reference, second
     train = train_stage(
         big.base, run.examples(guide.seed, guide.group), guide.style, replace(cfg.train, seed=guide.seed),
         run.train(job), curve=curve, keep=lambda model, tok: trained.append((model, tok)),
+        inputs=run.train_stage(job).inputs,
     )  # fmt: skip
     t2 = time.perf_counter()
     tuned = big.base.tuned(run.train(job) / "model")
@@ -84,9 +85,9 @@ def _steered(cfg, run: RunFolder, big: StudyInputs, small: ModelSpec, guide: Job
     """`proxy-<group>`: M + alpha * (m tuned on the group - m), evaluated with no training of M."""
     from iftscope.models.proxy import load_proxy
 
-    job = Job(guide.seed, f"proxy-{guide.group}", guide.style)
-    t1, loaded = time.perf_counter(), None
-    if not run.eval_done(job):
+    job = Job(guide.seed, f"{STEERED}{guide.group}", guide.style)
+    t1, loaded, stage = time.perf_counter(), None, run.eval_stage(job)
+    if read_sealed(stage.folder, stage.done, stage.inputs) is None:  # to compute: M steered, loaded
         loaded = load_proxy(big.base, small, str(run.train(guide) / "model"), cfg.proxy.alpha)
     metrics = _evaluate(cfg, run, big, job, guide, big.base, reference, loaded)
     seconds["evaluate"] += time.perf_counter() - t1
@@ -99,7 +100,7 @@ def _evaluate(cfg, run: RunFolder, big: StudyInputs, job: Job, guide: Job, spec,
     return evaluate_stage(
         spec, big.sets, ProbeConfig(format=cfg.tuned_format, shots=0, seed=cfg.probe.seed), run.eval(job),
         pool=big.pool, reference=reference, extras=job_extras(cfg, run, big, guide),
-        batch_size=cfg.eval_batch_size, loaded=loaded,
+        batch_size=cfg.eval_batch_size, loaded=loaded, inputs=run.eval_stage(job).inputs,
     )  # fmt: skip
 
 
