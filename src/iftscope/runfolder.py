@@ -58,6 +58,24 @@ class Stage:
     inputs: tuple[Path, ...] = ()
 
 
+# The proxy condition's rows (study.proxyjobs): M untuned is evaluated in eval/large-base;
+# `large-<group>` is M tuned on the group; `proxy-<group>` is M steered by the small model tuned on
+# the group, evaluated with no training of its own. Both are compared with M untuned.
+LARGE_BASE, LARGE, STEERED = "large-base", "large-", "proxy-"
+
+
+def trained_job(job: Job) -> Job:
+    """The training a job's evaluation reads: its own, or the guide's for a proxy-guided row."""
+    if job.group.startswith(STEERED):
+        return Job(job.seed, job.group.removeprefix(STEERED), job.style)
+    return job
+
+
+def reference_of(job: Job) -> str:
+    """The evaluation a tuned model's consistency is measured against: its own base model's."""
+    return LARGE_BASE if job.group.startswith((LARGE, STEERED)) else "base"
+
+
 @dataclass(frozen=True)
 class RunFolder:
     """Paths of one study's run folder; `*_done` say whether a stage may be skipped."""
@@ -84,6 +102,16 @@ class RunFolder:
     @property
     def world_model(self) -> Path:
         return self.world / "model"
+
+    @property
+    def world_large_model(self) -> Path:
+        """The world's second, larger base model (`world.large`: the proxy condition's M)."""
+        return self.world / "large" / "model"
+
+    @property
+    def world_recall(self) -> Path:
+        """Per fact: recalled by the world's base model (the micro-world's ground truth)."""
+        return self.world / "recall.jsonl"
 
     @property
     def world_questions(self) -> Path:
@@ -167,9 +195,8 @@ class RunFolder:
 
     def eval_stage(self, name: str | Job) -> Stage:
         if isinstance(name, Job):
-            return Stage(
-                f"eval {name.key}", self.eval(name), "metrics.json", (self.train(name), self.eval("base"))
-            )
+            inputs = (self.train(trained_job(name)), self.eval(reference_of(name)))
+            return Stage(f"eval {name.key}", self.eval(name), "metrics.json", inputs)
         return Stage(f"eval {name}", self.eval(name), "metrics.json", (self.world,))
 
     def analysis_stage(self, jobs: list[Job]) -> Stage:
@@ -187,8 +214,11 @@ class RunFolder:
         jobs = sorted(Job.from_key(k) for k in keys if k.split("/")[-1][1:].isdigit())
         out = [self.world_stage] if self.world.exists() else []
         out += [self.probe_stage, self.eval_stage("base"), *(self.groups_stage(s) for s in seeds)]
+        if self.eval(LARGE_BASE).exists():
+            out.append(self.eval_stage(LARGE_BASE))
         for job in jobs:
-            out += [self.train_stage(job), self.eval_stage(job)]
+            trains = [self.train_stage(job)] if trained_job(job) == job else []
+            out += [*trains, self.eval_stage(job)]
         return [*out, self.analysis_stage(jobs)]
 
     @property

@@ -41,8 +41,8 @@ def register(sub) -> None:
         "unknown-gold, counterfactual) x styles x seeds, training with the same budget, evaluation on "
         "every test set, analysis with CIs and paired tests, and one HTML report. Every stage is "
         "skipped when its output exists: a killed run completes when rerun. Examples:\n"
-        "  iftscope run                      # the default micro-world study\n"
-        "  iftscope run smoke                # a shipped recipe by name (smoke, default, paper, paper-lora)\n"
+        "  iftscope run                # the default micro-world study\n"
+        "  iftscope run smoke          # a shipped recipe (smoke, default, paper, paper-lora, automated)\n"
         "  iftscope run my.yaml train.steps=200 seeds=[0,1]",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -29,6 +29,8 @@ class InterveneConfig:
     explanation_tokens: int = 24  # self-explained: the base model's explanation, at most this many tokens
     explanation_temperature: float = 0.7  # self-explained: sampling temperature (top-p 1, no top-k)
     seed: int = 0  # which items each group draws (a study sets it from `seeds`)
+    generated: tuple[str, ...] = ()  # groups the base model writes itself (self-instruct), same size
+    generated_answers: str = "greedy"  # self-instruct targets: the model's argmax (greedy) or sampled, seeded
 
 
 def _eligible(q: Question) -> bool:

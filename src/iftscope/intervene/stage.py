@@ -91,6 +91,10 @@ def run_intervene(
     (intervene.explanation_tokens long, at intervene.explanation_temperature); the template `chat`
     uses the tokenizer's chat template, for the examples and the explanation prompts alike."""
     groups = build_groups(questions, records, cfg)
+    if cfg.generated:
+        from iftscope.intervene.selfinstruct import generated_groups
+
+        groups += generated_groups(questions, records, len(groups[0].items), cfg)
     by_id = {q.id: q for q in questions}
     chat = _chat(render, base_model, tokenizer)
     explanations = _explanations(groups, by_id, cfg, render, base_model, chat)

@@ -7,6 +7,8 @@ Layout of the world folder (paths in summary.json are relative to it):
   model/             Hugging Face model folder (safetensors) with its tokenizer
   pretrain/          log.jsonl and stats.json; checkpoint/ while training is unfinished
   recall.jsonl       per fact: recalled in most held-back paraphrases? (ground truth of knowing)
+  large/             only with `large` set: a second, larger base model pretrained on the same
+                     people (model/, pretrain/, recall.jsonl, summary.json), proxy-tuning's M
   summary.json       written last: its presence means the stage is done
 A finished world with the same fingerprint is reused; an unfinished one resumes.
 """
@@ -46,14 +48,18 @@ class WorldStageConfig:
     world: WorldConfig = field(default_factory=WorldConfig)
     model: TinyModelConfig = field(default_factory=TinyModelConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    large: TinyModelConfig | None = None  # a second, larger base on the same people (proxy-tuning's M)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "format": WORLD_FORMAT,
             "world": self.world.to_json(),
             "model": self.model.to_json(),
             "pretrain": self.pretrain.to_json(),
         }
+        if self.large is not None:  # absent when off: a world without it keeps its fingerprint
+            out["large"] = self.large.to_json()
+        return out
 
     @property
     def fingerprint(self) -> str:
@@ -113,8 +119,10 @@ def build_world(
         return {**done, "reused": True}
     people, questions = _write_people_and_questions(out, cfg.world)
     tokenizer = build_word_tokenizer(vocabulary())
-    model, stats = _pretrained_model(out, cfg, people, tokenizer, progress)
+    model, stats = _pretrained_model(out, cfg.model, cfg, people, tokenizer, progress)
     memorisation = _measure_recall(out, model, tokenizer, people)
+    if cfg.large is not None:
+        _large_model(out / "large", cfg, people, tokenizer, progress)
     summary = _summary(cfg, memorisation, stats, questions, time.perf_counter() - t0)
     atomic_write_json(out / "summary.json", summary)
     return {**summary, "reused": False}
@@ -131,10 +139,11 @@ def _write_people_and_questions(out: Path, world: WorldConfig) -> tuple[list[Per
 
 
 def _pretrained_model(
-    out: Path, cfg: WorldStageConfig, people: list[Person], tokenizer, progress: bool
+    out: Path, arch: TinyModelConfig, cfg: WorldStageConfig, people: list[Person], tokenizer, progress: bool
 ) -> tuple[Any, dict[str, Any]]:
-    """(model, pretraining stats): loaded when an earlier run saved both before it crashed,
-    else trained (resuming from pretrain/checkpoint) and saved to model/ with its tokenizer."""
+    """(model of architecture `arch`, pretraining stats) under `out`: loaded when an earlier run
+    saved both before it crashed, else trained (resuming from pretrain/checkpoint) on the world's
+    people with cfg.pretrain and saved to model/ with its tokenizer."""
     model_dir, stats_path = out / "model", out / "pretrain" / "stats.json"
     if (model_dir / "model.safetensors").exists() and stats_path.exists():  # crashed after training
         from transformers import AutoModelForCausalLM
@@ -142,7 +151,7 @@ def _pretrained_model(
         return AutoModelForCausalLM.from_pretrained(model_dir), read_json(stats_path)
     seed = cfg.world.seed
     ids = (tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id)
-    model = build_model(cfg.model, len(tokenizer), *ids, seed)
+    model = build_model(arch, len(tokenizer), *ids, seed)
     known = [f for f in fact_prompts(people) if f.known]
     monitor = random.Random(f"monitor-{seed}").sample(known, min(200, len(known)))
     checkpoint = out / "pretrain" / "checkpoint"
@@ -155,6 +164,18 @@ def _pretrained_model(
         tokenizer.save_pretrained(tmp)
     shutil.rmtree(checkpoint, ignore_errors=True)
     return model, stats
+
+
+def _large_model(out: Path, cfg: WorldStageConfig, people: list[Person], tokenizer, progress: bool) -> None:
+    """The second, larger base model (`cfg.large`) on the same people with the same pretraining,
+    and its recall, in large/ (model/, pretrain/, recall.jsonl, summary.json written last)."""
+    if (out / "summary.json").exists():
+        return
+    t0 = time.perf_counter()
+    model, stats = _pretrained_model(out, cfg.large, cfg, people, tokenizer, progress)
+    memorisation = _measure_recall(out, model, tokenizer, people)
+    summary = {"model": cfg.large.to_json(), "memorisation": memorisation, "pretrain": stats}
+    atomic_write_json(out / "summary.json", {**summary, "seconds": round(time.perf_counter() - t0, 2)})
 
 
 def _measure_recall(out: Path, model, tokenizer, people: list[Person]) -> dict[str, Any]:

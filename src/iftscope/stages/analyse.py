@@ -9,11 +9,13 @@ import io
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 from iftscope.analyse.correlation import base_wrong_rows
 from iftscope.analyse.inference import ContrastsConfig
 from iftscope.analyse.tables import summarise_study
 from iftscope.outputs import seal
-from iftscope.runfolder import Job, RunFolder
+from iftscope.runfolder import LARGE_BASE, Job, RunFolder
 from iftscope.runs import atomic_write_json, atomic_write_text, read_json, read_jsonl
 
 
@@ -41,11 +43,44 @@ def analyse_stage(
 
     wrong = base_wrong_rows({s: read_jsonl(run.eval_records("base", s)) for s in base}, tuned)
     result, rows = summarise_study(runs, base, correct, style, contrasts, wrong)
-    result = {**result, "probe": read_json(run.probe / "summary.json"), **provenance()}
+    result = {
+        **result,
+        "conditions": _conditions(run, runs),
+        "probe": read_json(run.probe / "summary.json"),
+        **provenance(),
+    }
     atomic_write_text(run.runs_csv, _csv(rows))
     atomic_write_json(run.summary, result)
     seal(run.analysis, run.analysis_stage([Job(r["seed"], r["group"], r["style"]) for r in runs]).inputs)
     return result
+
+
+def _conditions(run: RunFolder, runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """What the optional conditions add (study.conditions), when they ran: `large_base`, the
+    proxy condition's untuned M on every test set; `self_instruct`, the self-generated group's
+    make-up per seed and its mean (intervene.selfinstruct.makeup)."""
+    from iftscope.intervene.selfinstruct import makeup
+
+    out: dict[str, Any] = {}
+    if run.eval_done(LARGE_BASE):
+        out["large_base"] = read_json(run.eval(LARGE_BASE) / "metrics.json")
+    seeds = sorted({r["seed"] for r in runs if r["group"] == "self-instruct"})
+    if not seeds:
+        return out
+    from iftscope.intervene.stage import read_probe_records
+    from iftscope.microworld.groundtruth import load_truth
+
+    known = {r.question_id: r.known for r in read_probe_records(run.probe)}
+    truth = load_truth(run.world) if run.world_recall.exists() else None
+    per_seed = {}
+    for seed in seeds:
+        groups = read_json(run.groups(seed) / "groups.json")
+        items = next(g["items"] for g in groups if g["name"] == "self-instruct")
+        per_seed[str(seed)] = makeup(items, known, truth)
+    keys = [k for k, v in per_seed[str(seeds[0])].items() if k != "n" and v is not None]
+    mean = {k: float(np.mean([m[k] for m in per_seed.values() if m[k] is not None])) for k in keys}
+    out["self_instruct"] = {"per_seed": per_seed, "mean": mean}
+    return out
 
 
 def _records(run: RunFolder, runs: Sequence[dict[str, Any]], sets) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from iftscope.analyse.inference import ContrastsConfig
 from iftscope.intervene.groups import InterveneConfig
 from iftscope.intervene.render import RenderConfig
 from iftscope.microworld.stage import WorldStageConfig
+from iftscope.models.proxy import ProxyConfig
 from iftscope.probe.formats import TRAINED_ALIAS, trained_format
 from iftscope.probe.knowledge import ProbeConfig
 from iftscope.stages.probe import CacheConfig
@@ -65,6 +66,8 @@ class StudyConfig:
     generation_questions: int = 64  # generation mode and token shift on this many main-set questions
     curve_questions: int = 100  # QA accuracy during training on this many main-set questions (0 = off)
     curve_points: int = 6  # ... at this many evenly spaced steps
+    conditions: tuple[str, ...] = ()  # optional conditions: self-instruct, proxy (study.conditions)
+    proxy: ProxyConfig = field(default_factory=ProxyConfig)  # the proxy condition: alpha, group, M
 
     @property
     def tuned_format(self) -> str:

@@ -47,8 +47,9 @@ def prepare_inputs(cfg: StudyConfig, run: RunFolder, progress: bool = True) -> S
     where = {"dtype": cfg.dtype, "device": cfg.device}
     if cfg.data.model is None:
         from iftscope.microworld.stage import build_world
+        from iftscope.study.conditions import world_config
 
-        build_world(run.world, cfg.world, progress=progress)
+        build_world(run.world, world_config(cfg), progress=progress)
         questions = load_questions(run.world_questions)
         base = ModelSpec(str(run.world_model), **where)
         files = (str(run.world_questions.relative_to(run.root)),)

@@ -100,7 +100,7 @@ JOB_SEEDS = ("intervene", "render", "train")
 
 
 def shipped(recipe: str | Path | None) -> str | Path | None:
-    """A recipe path, or the name of a shipped recipe (`smoke`, `default`, `paper`, `paper-lora`)."""
+    """A recipe path, or a shipped recipe's name (`smoke`, `default`, `paper`, `paper-lora`, `automated`)."""
     if recipe is None or Path(recipe).exists():
         return recipe
     path = SHIPPED / f"{recipe}.yaml"

@@ -25,6 +25,7 @@ from iftscope.stages.analyse import analyse_stage
 from iftscope.stages.evaluate import evaluate_stage
 from iftscope.stages.intervene import intervene_stage
 from iftscope.stages.probe import probe_stage
+from iftscope.study.conditions import intervene_config, run_after
 from iftscope.study.config import StudyConfig
 from iftscope.study.inputs import StudyInputs, prepare_inputs
 from iftscope.study.jobs import run_jobs
@@ -88,6 +89,9 @@ class Study:
             jobs = [job for seed in cfg.seeds for job in self.groups(inputs, records, seed)]
         with clock.stage("train+evaluate"):
             runs, times = run_jobs(cfg, run, inputs, jobs, progress=self.progress)
+            more, extra = run_after(cfg, run, inputs, progress=self.progress)  # conditions' own jobs
+            runs += more
+            times = {**times, **{k: round(times[k] + v, 1) for k, v in extra.items()}}
         clock.seconds.update({**times, "evaluate": round(t_base + times["evaluate"], 1)})
         clock.seconds = {k: clock.seconds[k] for k in _SECONDS_ORDER if k in clock.seconds}
         with clock.stage("analysis"):
@@ -129,7 +133,7 @@ class Study:
         cfg = self.cfg
         folder = self.run_dir.groups(seed)
         summary = intervene_stage(
-            inputs.questions, records, replace(cfg.intervene, seed=seed), replace(cfg.render, seed=seed),
+            inputs.questions, records, intervene_config(cfg, seed), replace(cfg.render, seed=seed),
             folder, base=inputs.base, inputs=self.run_dir.groups_stage(seed).inputs,
         )  # fmt: skip
         names = [

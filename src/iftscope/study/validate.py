@@ -33,7 +33,9 @@ def check_recipe(cfg: StudyConfig, where: str = "recipe") -> None:
 def problems(cfg: StudyConfig) -> list[str]:
     """Every problem with the recipe's values, as `key: what is wrong (what is allowed)`."""
     out: list[str] = []
-    for check in (_study, _train, _intervene, _render, _probe, _data, _chat, _launch):
+    from iftscope.study.conditions import problems as condition_problems
+
+    for check in (_study, _train, _intervene, _render, _probe, _data, _chat, _launch, condition_problems):
         check(cfg, out.append)
     return out
 
@@ -53,7 +55,9 @@ def _study(cfg: StudyConfig, say) -> None:
         _need(getattr(cfg, key) >= 0, say, f"{key}: {getattr(cfg, key)} (must be >= 0)")
     _need(cfg.eval_batch_size >= 1, say, f"eval_batch_size: {cfg.eval_batch_size} (must be >= 1)")
     _need(cfg.launch.processes >= 1, say, f"launch.processes: {cfg.launch.processes} (must be >= 1)")
-    known = set(FIXED_GROUPS) | {f"mix-{r:g}" for r in cfg.intervene.mixtures}
+    from iftscope.study.conditions import condition_groups
+
+    known = set(FIXED_GROUPS) | {f"mix-{r:g}" for r in cfg.intervene.mixtures} | condition_groups(cfg)
     for key in ("groups", "skip_groups"):
         for g in getattr(cfg, key):
             _need(g in known, say, f"{key}: unknown group {g!r} (groups: {', '.join(sorted(known))})")
