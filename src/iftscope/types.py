@@ -138,6 +138,7 @@ class Group:
     description: str
     items: tuple[GroupItem, ...]
     open_book: bool = False  # the supporting fact goes in the prompt (the paper's contextualized I)
+    rewordings: int = 1  # each item taught in this many wordings (knowledge augmentation, I-augmented)
 
 
 @dataclass(frozen=True)

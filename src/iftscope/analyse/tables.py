@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from iftscope.analyse.acquisition import acquisition_table, acquisition_verdict
 from iftscope.analyse.correlation import correlation_from_rows, paper_partial_spearman
 from iftscope.analyse.inference import (
     MIN_SEEDS,
@@ -260,10 +261,13 @@ def summarise_study(
     table = headline(rows, base)
     main_set = "known-heldout" if "known-heldout" in base else next(iter(base))
     tests = paired_tests(correct, runs, contrasts, main_set, style)
+    acquired = acquisition_table(runs, contrasts.alpha)
+    said = " ".join(x for x in (verdict(table, tests, main_set, style, contrasts.alpha),
+                                acquisition_verdict(acquired, style)) if x)  # fmt: skip
     result = {
         "main_set": main_set,
         "main_style": style,
-        "verdict": verdict(table, tests, main_set, style, contrasts.alpha),
+        "verdict": said,
         "table": table,
         "paired_tests": tests,
         "dose_response": dose_response(rows, main_set, style),
@@ -272,5 +276,6 @@ def summarise_study(
         "base_wrong_correlation": base_wrong_correlation(base_wrong),
         "training": {f"{r['group']}/{r['style']}/s{r['seed']}": r["train"] for r in runs},
         "base": base,
+        "acquisition": acquired,
     }
     return result, rows

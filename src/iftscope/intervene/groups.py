@@ -7,7 +7,10 @@ Every group has the same size and differs from the others in one factor:
 - mix-r: the items of I, a seeded fraction r of them with S targets (nested across r);
 - I-context: the items of I, gold targets, the supporting fact in the prompt (open book);
 - micro-world only, where ground truth allows them: unknown-gold (people never pretrained, true
-  facts) and counterfactual (known facts, a false value that contradicts pretraining).
+  facts) and counterfactual (known facts, a false value that contradicts pretraining);
+- I-augmented (micro-world, when `augment` > 1): the items of I, gold targets, each fact taught in
+  `augment` wordings within the same training steps: the positive control, built to make learning
+  succeed (knowledge augmentation, Allen-Zhu & Li 2023).
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ class InterveneConfig:
     seed: int = 0  # which items each group draws (a study sets it from `seeds`)
     generated: tuple[str, ...] = ()  # groups the base model writes itself (self-instruct), same size
     generated_answers: str = "greedy"  # self-instruct targets: the model's argmax (greedy) or sampled, seeded
+    # I-augmented: each I fact in this many wordings (1 + lexicon.AUGMENT_QUESTIONS; 0 or 1: no
+    # such group); micro-world only
+    augment: int = 0
 
 
 def _eligible(q: Question) -> bool:
@@ -92,7 +98,25 @@ def build_groups(
         )
     if "unknown-gold" in chosen:
         groups += _micro_world_groups(chosen, cfg.seed)
+        if cfg.augment > 1:
+            groups.append(_augmented(i_items, cfg.augment))
     return groups
+
+
+def _augmented(i_items: tuple[GroupItem, ...], rewordings: int) -> Group:
+    """The positive control: I's items and targets, each fact in several wordings (render picks
+    them from the micro-world's lexicon); the study's step budget is the same for every group."""
+    from iftscope.microworld.lexicon import AUGMENT_QUESTIONS
+
+    most = 1 + min(len(v) for v in AUGMENT_QUESTIONS.values())
+    if rewordings > most:
+        raise ValueError(f"intervene.augment: at most {most} wordings per fact exist, got {rewordings}")
+    return Group(
+        "I-augmented",
+        f"the items of I; gold targets, each fact in {rewordings} wordings (knowledge augmentation)",
+        i_items,
+        rewordings=rewordings,
+    )
 
 
 def _group_size(pools: dict[str, list], size: int | None) -> int:

@@ -84,16 +84,37 @@ def render_group(
             raise ValueError(f"unknown style {style!r}; choose from {sorted(STYLES)}")
         rng = random.Random(f"letters-{cfg.seed}-{group.name}-{style}")
         n_opt = max(len(questions[it.question_id].choices) for it in group.items)
-        positions = _positions(len(group.items), n_opt, rng)
-        for item, pos in zip(group.items, positions, strict=True):
-            q = questions[item.question_id]
+        units = [(it, j) for it in group.items for j in range(group.rewordings)]
+        positions = _positions(len(units), n_opt, rng)
+        for (item, j), pos in zip(units, positions, strict=True):
+            q = reworded(questions[item.question_id], j)
             ex = _example(group.name, item, q, style, pos, cfg, chat, group.open_book)
+            if group.rewordings > 1:
+                ex = replace(ex, id=f"{ex.id}~{j}")
             if style == "self-explained":
                 if explanations is None:
                     raise ValueError("style 'self-explained' needs the base model to write the explanations")
                 ex = replace(ex, response=ex.response + " " + explanations[(q.id, item.target)])
             out.append(ex)
     return out
+
+
+def reworded(q: Question, j: int) -> Question:
+    """Wording j of a micro-world question (knowledge augmentation): 0 is the question itself; j >= 1
+    asks it as lexicon.AUGMENT_QUESTIONS[j - 1] and states the fact in pretraining paraphrase j (the
+    explanation), so both the prompt and the explained response vary across a fact's examples."""
+    if j == 0:
+        return q
+    from iftscope.microworld.lexicon import AUGMENT_QUESTIONS, TEMPLATES
+
+    m = q.metadata
+    if "attribute" not in m or "name" not in m:
+        raise ValueError(f"question {q.id}: rewordings (I-augmented) need a micro-world question")
+    attr, name = m["attribute"], m["name"]
+    return replace(
+        q, question=AUGMENT_QUESTIONS[attr][j - 1].format(name=name),
+        explanation=TEMPLATES[attr][j % len(TEMPLATES[attr])].format(name=name, value=q.answer_text),
+    )  # fmt: skip
 
 
 def _example(

@@ -18,6 +18,7 @@ from iftscope.microworld.lexicon import (
     FIRST_NAMES,
     FORMAT_WORDS,
     HELD_OUT_TEMPLATES,
+    IMPLICATIONS,
     LAST_NAMES,
     OPENERS,
     QUESTIONS,
@@ -39,6 +40,9 @@ class WorldConfig:
     unknown: int = 250  # never shown to the base model
     options: int = 4  # options per question
     held_out_attribute: str | None = "employer"  # kept out of all IFT: an out-of-distribution test
+    # some attributes follow from others (lexicon.IMPLICATIONS: employer -> field, university ->
+    # birth_city), so facts taught in IFT imply untaught ones (the "implied" acquisition test)
+    structured: bool = False
 
     def __post_init__(self) -> None:
         capacity = len(FIRST_NAMES) * len(LAST_NAMES)
@@ -56,7 +60,12 @@ class WorldConfig:
             )
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """The config; `structured` only when on, so that every world built before the option
+        existed keeps its fingerprint (and is reused, not rebuilt)."""
+        out = asdict(self)
+        if not self.structured:
+            del out["structured"]
+        return out
 
 
 @dataclass(frozen=True)
@@ -79,8 +88,23 @@ def make_people(cfg: WorldConfig) -> list[Person]:
     for i, name in enumerate(chosen):
         known = i < cfg.people
         facts = {a: rng.choice(VALUES[a]) for a in ATTRIBUTES}
+        for source, target in implication_maps(cfg).items():  # after the draws: the rng stream is kept
+            facts[IMPLICATIONS[source]] = target[facts[source]]
         people.append(Person(f"p{i:05d}", name, known, "", facts))
     return _assign_splits(people, rng)
+
+
+def implication_maps(cfg: WorldConfig) -> dict[str, dict[str, str]]:
+    """Structured world: per source attribute, its value -> the implied attribute's value (a seeded
+    one-to-one map); {} when the world is not structured."""
+    if not cfg.structured:
+        return {}
+    out = {}
+    for source, implied in IMPLICATIONS.items():
+        targets = list(VALUES[implied])
+        random.Random(f"implies-{cfg.seed}-{source}").shuffle(targets)
+        out[source] = dict(zip(VALUES[source], targets, strict=False))
+    return out
 
 
 def _assign_splits(people: list[Person], rng: random.Random) -> list[Person]:
@@ -121,7 +145,7 @@ def make_questions(people: list[Person], cfg: WorldConfig) -> list[Question]:
                         "person": p.id,
                         "name": p.name,
                         "attribute": attr,
-                        "cloze_prompts": [_prefix(t, p.name) for t in HELD_OUT_TEMPLATES[attr]],
+                        "cloze_prompts": cloze_prompts(p.name, attr),
                         "known": p.known,
                         "split": p.split,
                         "held_out_attribute": attr == cfg.held_out_attribute,
@@ -159,6 +183,11 @@ def fact_prompts(people: list[Person], held_out: bool = True) -> list[FactPrompt
             for template in templates:
                 out.append(FactPrompt(p.id, attr, p.known, _prefix(template, p.name), p.facts[attr]))
     return out
+
+
+def cloze_prompts(name: str, attribute: str) -> list[str]:
+    """The held-back statements of a fact cut before its value: what the cloze probe completes."""
+    return [_prefix(t, name) for t in HELD_OUT_TEMPLATES[attribute]]
 
 
 def _prefix(template: str, name: str) -> str:

@@ -203,3 +203,53 @@ artificial intelligence gives helpful detailed polite answers to s ### Instructi
 of in to for by at on from since with this that it yes no not unknown I don t know 0 1 2 3 4 5 6 7
 8 9 birth city year university field employer person people who what which where when
 """.split()
+
+# The positive control (docs/concepts.md "Acquisition"). Every wording below is made only of words
+# the vocabulary already has (tests/test_control.py checks it), so adding them changes no tokenizer
+# and no world.
+#
+# Knowledge augmentation in IFT: further wordings of each question, used only to train the group
+# I-augmented (several rewordings per fact). Disjoint from QUESTIONS' own wording and from
+# QUESTION_PARAPHRASES, which stay held back for the acquisition test.
+AUGMENT_QUESTIONS: dict[str, list[str]] = {
+    "birth_city": [
+        "What is the birthplace of {name}?",
+        "What is the hometown of {name}?",
+        "Which city was {name} born in?",
+    ],
+    "birth_year": [
+        "What is the birth year of {name}?",
+        "Which year was {name} born in?",
+        "What year was {name} born in?",
+    ],
+    "university": [
+        "What is the alma mater of {name}?",
+        "Which university did {name} graduate from?",
+        "What school did {name} attend?",
+    ],
+    "field": [
+        "What is the field of {name}?",
+        "In which field is {name} an expert?",
+        "What field did {name} study?",
+    ],
+    "employer": [
+        "What is the employer of {name}?",
+        "What is the workplace of {name}?",
+        "Which company is {name} employed by?",
+    ],
+}
+
+# The reverse direction of a fact: options are people, exactly one of whom has the value.
+REVERSE_QUESTIONS: dict[str, str] = {
+    "birth_city": "Which person was born in the city of {value}?",
+    "birth_year": "Which person was born in the year {value}?",
+    "university": "Which person studied at the university of {value}?",
+    "field": "Which person specialised in the field of {value}?",
+    "employer": "Which person works for the company {value}?",
+}
+
+# A structured world (WorldConfig.structured): the key attribute determines the value one (a seeded
+# one-to-one map between their values). Every employer works in one field; every university is a
+# local one, whose students were all born in its city. A fact taught about the first implies one
+# never taught about the second: the "implied" acquisition test.
+IMPLICATIONS: dict[str, str] = {"employer": "field", "university": "birth_city"}

@@ -59,7 +59,9 @@ def train_stage(
     examples = read_examples(examples_file, style)
     if not examples:
         raise ValueError(f"{examples_file}: no examples of style {style!r}")
-    cfg = resolve(cfg, len(examples))  # epochs -> steps, warmup ratio -> steps
+    # epochs -> steps over the group's facts, not its examples: a group that teaches each fact in
+    # several wordings (I-augmented) gets the same steps as the others; warmup ratio -> steps
+    cfg = resolve(cfg, len({e.question_id for e in examples}))
     if read_sealed(out, "train.json", inputs) is not None:
         return _finished(out, cfg)
     # a full fine-tuning's master weights are fp32 (read exactly from the file), trained under the

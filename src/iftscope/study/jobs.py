@@ -190,6 +190,8 @@ def job_extras(cfg: StudyConfig, run: RunFolder, inputs: StudyInputs, job: Job) 
         if get_format(cfg.probe.format).own_statements:  # biographies, read as the base probe reads them
             mem.update(behaviour.retention(scorer, inputs.sets[main][:200], cfg.probe))
         out["_memorisation"] = mem
+        if inputs.truth_dir is not None:  # micro-world: the taught facts asked differently
+            out["_acquisition"] = _acquisition(cfg, inputs, items, scorer)
         held = inputs.sets[main][:200]
         out["_behaviour"] = behaviour.stability(
             scorer, held, records[main], inputs.pool, cfg.tuned_format, QUESTION_PARAPHRASES
@@ -197,6 +199,16 @@ def job_extras(cfg: StudyConfig, run: RunFolder, inputs: StudyInputs, job: Job) 
         return out
 
     return extras
+
+
+def _acquisition(cfg: StudyConfig, inputs: StudyInputs, items: list[dict], scorer) -> dict[str, Any]:
+    """The group's acquisition sets (microworld.acquisition), scored (evaluate.acquisition)."""
+    from iftscope.evaluate.acquisition import score_acquisition
+    from iftscope.microworld.acquisition import acquisition_sets
+
+    taught = [(it["question_id"], it["target"]) for it in items]
+    sets = acquisition_sets(inputs.questions, taught, cfg.world.world, seed=cfg.probe.seed)
+    return score_acquisition(scorer, sets, inputs.pool, cfg.tuned_format, cfg.probe)
 
 
 _BASE_MODELS: dict[Any, Any] = {}

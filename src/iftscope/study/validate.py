@@ -58,6 +58,7 @@ def _study(cfg: StudyConfig, say) -> None:
     from iftscope.study.conditions import condition_groups
 
     known = set(FIXED_GROUPS) | {f"mix-{r:g}" for r in cfg.intervene.mixtures} | condition_groups(cfg)
+    known |= {"I-augmented"} if cfg.intervene.augment > 1 else set()
     for key in ("groups", "skip_groups"):
         for g in getattr(cfg, key):
             _need(g in known, say, f"{key}: unknown group {g!r} (groups: {', '.join(sorted(known))})")
