@@ -10,6 +10,7 @@ import json
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,9 +44,65 @@ class PretrainConfig:
     decorate: float = 0.5
     eval_every: int = 250  # recall on a sample of known facts, shown in the progress bar
     checkpoint_every: int = 250
+    # Train until recall plateaus (issue 15 item 6; 0 = off, `steps` exactly): after `steps`, while
+    # the monitored recall in held-back wording is below `target_recall` and the last round gained
+    # at least `min_gain`, train one more round of `extend_steps` (a cosine warm restart from
+    # `extend_lr` x lr), at most `max_steps` in all. A seed whose base model falls short gets more
+    # training instead of a weaker base model.
+    extend_steps: int = 0
+    max_steps: int = 6000
+    target_recall: float = 0.9
+    min_gain: float = 0.01
+    extend_lr: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.extend_steps < 0 or (self.extend_steps and self.max_steps < self.steps):
+            raise ValueError(
+                f"pretrain: extend_steps must be >= 0 and max_steps >= steps, got extend_steps "
+                f"{self.extend_steps}, max_steps {self.max_steps}, steps {self.steps}"
+            )
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """The config; the extension keys only when it is on, so that every world built before
+        the option existed keeps its fingerprint."""
+        out = asdict(self)
+        if not self.extend_steps:
+            for key in EXTEND_KEYS:
+                del out[key]
+        return out
+
+
+EXTEND_KEYS = ("extend_steps", "max_steps", "target_recall", "min_gain", "extend_lr")
+
+
+def lr_factor(cfg: PretrainConfig) -> Callable[[int], float]:
+    """The learning rate's multiplier at each step: warmup and cosine over `steps` (as transformers'
+    cosine schedule), then each extension round a cosine from `extend_lr` to 0 (a warm restart)."""
+
+    def factor(step: int) -> float:
+        if step < cfg.warmup:
+            return step / max(1, cfg.warmup)
+        if step < cfg.steps:  # transformers' formula, operation for operation: worlds stay bit-identical
+            progress = float(step - cfg.warmup) / float(max(1, cfg.steps - cfg.warmup))
+            return max(0.0, 0.5 * (1.0 + math.cos(math.pi * progress)))
+        into = (step - cfg.steps) % max(1, cfg.extend_steps)
+        return cfg.extend_lr * 0.5 * (1.0 + math.cos(math.pi * into / max(1, cfg.extend_steps)))
+
+    return factor
+
+
+def planned_end(cfg: PretrainConfig, log: list[dict]) -> int:
+    """The step the training runs to: `steps`, plus one round per extension decided in the log."""
+    rounds = sum(bool(r.get("extend")) for r in log)
+    return min(cfg.steps + rounds * cfg.extend_steps, max(cfg.max_steps, cfg.steps))
+
+
+def extend(cfg: PretrainConfig, log: list[dict], recall_now: float, end: int) -> bool:
+    """At the end of a round: train another? Recall below target, still gaining, room left."""
+    if not cfg.extend_steps or recall_now >= cfg.target_recall or end + cfg.extend_steps > cfg.max_steps:
+        return False
+    ends = [r["recall_known_sample"] for r in log if "extend" in r]  # earlier round ends
+    return not ends or recall_now - ends[-1] >= cfg.min_gain
 
 
 class BiographySampler:
@@ -138,33 +195,33 @@ def pretrain(
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.95)
     )
-    from transformers import get_cosine_schedule_with_warmup  # here: importing it costs seconds
-
-    scheduler = get_cosine_schedule_with_warmup(optimizer, cfg.warmup, cfg.steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg))
     start, log = 0, []
     if (checkpoint_dir / "trainer_state.pt").exists():
         start, log = _load_checkpoint(checkpoint_dir, model, optimizer, scheduler)
-    bar = tqdm(
-        total=cfg.steps, initial=start, desc="pretrain", unit="step", disable=not progress, dynamic_ncols=True
-    )
+    end = planned_end(cfg, log)
+    bar = tqdm(total=end, initial=start, desc="pretrain", unit="step", disable=not progress, dynamic_ncols=True)
     train_seconds, tokens, t_wall = 0.0, 0, time.perf_counter()
-    recall_now = None
-    for step in range(start, cfg.steps):
+    recall_now, step = None, start
+    while step < end:
         t0 = time.perf_counter()
         batch = sampler.batch(step, cfg.batch_size, cfg.seq_len)
         loss = _step(model, optimizer, scheduler, batch, cfg.grad_clip)
         train_seconds += time.perf_counter() - t0
-        tokens += batch.numel()
-        row = {"step": step + 1, "loss": round(loss, 4), "lr": scheduler.get_last_lr()[0]}
-        if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
+        tokens, step = tokens + batch.numel(), step + 1
+        row = {"step": step, "loss": round(loss, 4), "lr": scheduler.get_last_lr()[0]}
+        if step % cfg.eval_every == 0 or step == end:
             hits = recall(model, tokenizer, monitor)
             recall_now = sum(hits) / len(hits)
             row["recall_known_sample"] = round(recall_now, 4)
+        if step == end and cfg.extend_steps:  # a round ends: decide (and log) whether to go on
+            row["extend"] = extend(cfg, log, recall_now, end)
+            end, bar.total = end + cfg.extend_steps * row["extend"], bar.total + cfg.extend_steps * row["extend"]
         log.append(row)
         bar.set_postfix(loss=f"{row['loss']:.3f}", recall="-" if recall_now is None else f"{recall_now:.2f}")
         bar.update(1)
-        if (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.steps:
-            _save_checkpoint(checkpoint_dir, model, optimizer, scheduler, step + 1, log)
+        if step % cfg.checkpoint_every == 0 and step < end:
+            _save_checkpoint(checkpoint_dir, model, optimizer, scheduler, step, log)
     bar.close()
     return _stats(cfg, start, log, time.perf_counter() - t_wall, train_seconds, tokens)
 
@@ -189,7 +246,8 @@ def _stats(
     """pretrain/stats.json (less the parameter count) and the log: wall and training time,
     throughput, where the run resumed and its final loss."""
     return {
-        "steps": cfg.steps,
+        "steps": log[-1]["step"] if log else cfg.steps,
+        "extension_rounds": sum(bool(r.get("extend")) for r in log),
         "resumed_from_step": start,
         "seconds": round(seconds, 2),
         "train_seconds": round(train_seconds, 2),
