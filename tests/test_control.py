@@ -191,20 +191,25 @@ def test_implied_facts_follow_from_the_taught_target(structured):
     assert "implied" not in acquisition_sets(questions, list(taught.items()), plain)
 
 
-def _run(group, seed, acc, n=100, chance_=0.25):
-    m = {"reworded": {"n": n, "accuracy": acc, "chance": chance_}}
+def _run(group, seed, acc, n=100, chance_=0.25, base=0.0):
+    m = {"reworded": {"n": n, "accuracy": acc, "chance": chance_, "base_agreement": base}}
     return {"group": group, "style": "answer", "seed": seed, "metrics": {"_acquisition": m}}
 
 
-def test_acquisition_table_and_verdict_tell_learning_from_chance():
+def test_acquisition_table_and_verdict_tell_learning_from_chance_and_from_the_base():
     runs = [_run("I", s, a) for s, a in enumerate((0.24, 0.27, 0.22))]
     runs += [_run("I-augmented", s, a) for s, a in enumerate((0.8, 0.85, 0.9))]
+    runs += [_run("S", s, 0.99, base=1.0) for s in range(3)]  # its own answers: nothing learned
+    runs += [_run("H", s, 0.9, base=0.8) for s in range(3)]  # above what the base said: learned
     table = acquisition_table(runs)
     aug, i = table["I-augmented/answer"]["reworded"], table["I/answer"]["reworded"]
-    assert aug["above_chance"] and not i["above_chance"]
+    assert aug["learned"] and not i["learned"] and i["reference"] == 0.25
     assert aug["n"] == 300 and aug["accuracy"]["mean"] == pytest.approx(0.85) and aug["accuracy"]["ci"]
+    s_cell, h_cell = table["S/answer"]["reworded"], table["H/answer"]["reworded"]
+    assert s_cell["reference"] == 1.0 and not s_cell["learned"] and h_cell["learned"]
     said = acquisition_verdict(table, "answer")
-    assert "learned by I-augmented 0.850" in said and "at chance: I 0.243" in said
-    assert acquisition_verdict(acquisition_table([_run("I", 0, 0.2)]), "answer").count("learned by no group")
+    assert "learned by H 0.900 vs 0.800" in said and "I-augmented 0.850 vs 0.250" in said
+    assert "not above their reference: I 0.243" in said and "S 0.990 vs 1.000" in said
+    assert "learned by no group" in acquisition_verdict(acquisition_table([_run("I", 0, 0.2)]), "answer")
     assert acquisition_verdict({}, "answer") == ""
     assert asdict(InterveneConfig())["augment"] == 0  # off unless a recipe asks for it

@@ -9,6 +9,7 @@ from typing import Any
 
 import jinja2
 
+from iftscope.analyse.acquisition import acquisition_markdown
 from iftscope.analyse.consistency import kl
 from iftscope.report import figures
 from iftscope.runfolder import RunFolder
@@ -150,5 +151,6 @@ def markdown(result: dict[str, Any], sets: list[str]) -> str:
     if bw:
         r, p, n = bw["r"], bw["p_value"], bw["n"]
         lines.append(f"On the questions the base model got wrong: r = {r:.3f}, p = {p:.3g} (n = {n}).")
+    lines += acquisition_markdown(result.get("acquisition", {}), result["table"], result["main_set"])
     lines += ["", "## Stage times (s)", "", ", ".join(f"{k} {v}" for k, v in result["stage_seconds"].items())]
     return "\n".join(lines) + "\n"

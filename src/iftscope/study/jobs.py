@@ -208,7 +208,10 @@ def _acquisition(cfg: StudyConfig, inputs: StudyInputs, items: list[dict], score
 
     taught = [(it["question_id"], it["target"]) for it in items]
     sets = acquisition_sets(inputs.questions, taught, cfg.world.world, seed=cfg.probe.seed)
-    return score_acquisition(scorer, sets, inputs.pool, cfg.tuned_format, cfg.probe)
+    # what the base model already said: its probe prediction was the taught target (H, S: ~1; I: 0)
+    base = sum(it["base_prediction"] == it["target"] for it in items) / len(items)
+    scored = score_acquisition(scorer, sets, inputs.pool, cfg.tuned_format, cfg.probe)
+    return {name: {**m, "base_agreement": round(base, 6)} for name, m in scored.items()}
 
 
 _BASE_MODELS: dict[Any, Any] = {}
