@@ -160,6 +160,7 @@ def test_acquisition_sets_ask_the_taught_facts_in_words_never_trained(structured
             assert q.id == f"{qid}~cloze" and q.answer == target
             assert not any(c in prompts for c in q.metadata["cloze_prompts"])
         facts = {p.name: p.facts for p in people}
+        known = {p.name: p.known for p in people}
         for q in sets["reverse"]:
             qid = q.id.removesuffix("~reverse")
             attr, value = by_id[qid].metadata["attribute"], dict(taught)[qid]
@@ -168,6 +169,7 @@ def test_acquisition_sets_ask_the_taught_facts_in_words_never_trained(structured
             assert q.answer_text == by_id[qid].metadata["name"]
             assert len(set(q.choices)) == cfg.options
             assert all(facts[n][attr] != value for n in q.choices if n != q.answer_text)
+            assert {known[n] for n in q.choices} == {by_id[qid].metadata["known"]}  # familiarity matched
         assert chance(sets["cloze"]) == pytest.approx(1 / cfg.options)
 
 

@@ -42,12 +42,12 @@ def acquisition_sets(
     return {name: qs for name, qs in out.items() if qs}
 
 
-def _facts(questions: Sequence[Question]) -> dict[str, tuple[str, dict[str, str]]]:
-    """person id -> (name, attribute -> true value), read back from the world's questions."""
-    out: dict[str, tuple[str, dict[str, str]]] = {}
+def _facts(questions: Sequence[Question]) -> dict[str, tuple[str, dict[str, str], bool]]:
+    """person id -> (name, attribute -> true value, pretrained?), read back from the world's questions."""
+    out: dict[str, tuple[str, dict[str, str], bool]] = {}
     for q in questions:
         m = q.metadata
-        out.setdefault(m["person"], (m["name"], {}))[1][m["attribute"]] = q.answer_text
+        out.setdefault(m["person"], (m["name"], {}, bool(m["known"])))[1][m["attribute"]] = q.answer_text
     return out
 
 
@@ -63,12 +63,17 @@ def _reverse(
     items: Sequence[tuple[Question, int]], facts: dict, options: int, rng: random.Random
 ) -> list[Question]:
     """Value -> person: distractors are other people without the taught value for that attribute
-    (so the question has one answer among its options); the position of the answer is seeded."""
+    (so the question has one answer among its options) and pretrained or not as the person is (a
+    model prefers names it has read: with known distractors, a never-pretrained answer would lose
+    on familiarity alone); the position of the answer is seeded."""
     people = sorted(facts)
     out = []
     for q, target in items:
         m, value = q.metadata, q.choices[target]
-        others = [p for p in people if p != m["person"] and facts[p][1][m["attribute"]] != value]
+        others = [
+            p for p in people
+            if p != m["person"] and facts[p][1][m["attribute"]] != value and facts[p][2] == m["known"]
+        ]  # fmt: skip
         if len(others) < options - 1:
             continue
         names = [facts[p][0] for p in rng.sample(others, options - 1)]
