@@ -215,3 +215,13 @@ def test_acquisition_table_and_verdict_tell_learning_from_chance_and_from_the_ba
     assert "learned by no group" in acquisition_verdict(acquisition_table([_run("I", 0, 0.2)]), "answer")
     assert acquisition_verdict({}, "answer") == ""
     assert asdict(InterveneConfig())["augment"] == 0  # off unless a recipe asks for it
+
+
+def test_a_world_without_a_held_out_attribute_has_no_such_test_set(structured):
+    from iftscope.study.inputs import micro_world_sets
+
+    _, _, questions = structured  # held_out_attribute: null
+    sets = micro_world_sets(questions)
+    assert set(sets) == {"known-heldout", "unknown"} and all(sets.values())
+    plain = WorldConfig(seed=3, people=20, unknown=10)
+    assert "heldout-attribute" in micro_world_sets(make_questions(make_people(plain), plain))

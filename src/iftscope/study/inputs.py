@@ -32,13 +32,15 @@ class StudyInputs:
 
 
 def micro_world_sets(questions: Sequence[Question]) -> dict[str, list[Question]]:
-    """Held-out known people, never-pretrained people, and the attribute kept out of all IFT."""
+    """Held-out known people, never-pretrained people, and the attribute kept out of all IFT (none
+    when the world keeps none out: an empty set would only give NaN rows)."""
     m = [(q, q.metadata) for q in questions]
-    return {
+    sets = {
         "known-heldout": [q for q, x in m if x["split"] == "known_test" and not x["held_out_attribute"]],
         "unknown": [q for q, x in m if x["split"] == "unknown_test" and not x["held_out_attribute"]],
         "heldout-attribute": [q for q, x in m if x["known"] and x["held_out_attribute"]],
     }
+    return {name: qs for name, qs in sets.items() if qs}
 
 
 def prepare_inputs(cfg: StudyConfig, run: RunFolder, progress: bool = True) -> StudyInputs:
