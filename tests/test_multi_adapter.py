@@ -16,7 +16,9 @@ from iftscope.train.multi import AdapterJob, train_adapters
 from iftscope.train.sft import SFTConfig, train_sft
 from iftscope.types import Group, GroupItem
 
-CFG = SFTConfig(steps=6, batch_size=4, lr=1e-2, warmup=2, checkpoint_every=0, target_modules=("q_proj", "v_proj"))
+CFG = SFTConfig(
+    steps=6, batch_size=4, lr=1e-2, warmup=2, checkpoint_every=0, target_modules=("q_proj", "v_proj")
+)
 
 
 def job_examples(tiny_world, lo, n):
@@ -33,7 +35,8 @@ def three_jobs(tiny_world, tmp_path, **changes):
         replace(CFG, seed=2, steps=4, batch_size=3, grad_clip=0.05, **changes),
     ]
     return [
-        AdapterJob(job_examples(tiny_world, 6 * i, 7 + i), tmp_path / f"job{i}", cfg) for i, cfg in enumerate(cfgs)
+        AdapterJob(job_examples(tiny_world, 6 * i, 7 + i), tmp_path / f"job{i}", cfg)
+        for i, cfg in enumerate(cfgs)
     ]
 
 
@@ -113,3 +116,47 @@ def test_what_one_pass_cannot_do_is_refused(tiny_model, tokenizer, tiny_world, t
         train_adapters(tiny_model, tokenizer, [replace(job, cfg=replace(job.cfg, lora=False))])
     with pytest.raises(ValueError, match="lora_dropout"):
         train_adapters(tiny_model, tokenizer, [replace(job, cfg=replace(job.cfg, lora_dropout=0.1))])
+
+
+def _close(a, b, path="", tol=1e-5):
+    """Where two summaries differ beyond `tol` (numbers) or at all (anything else)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [d for k in sorted(set(a) | set(b)) for d in _close(a.get(k), b.get(k), f"{path}.{k}", tol)]
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [
+            d for i, (x, y) in enumerate(zip(a, b, strict=True)) for d in _close(x, y, f"{path}[{i}]", tol)
+        ]
+    if isinstance(a, float) and isinstance(b, float):
+        return [] if a == b or abs(a - b) <= tol or (a != a and b != b) else [path]
+    return [] if a == b else [path]
+
+
+@pytest.mark.slow  # two tiny studies: about a minute on 2 idle cores
+def test_a_study_gives_the_same_summary_with_adapters_sharing_the_base(tmp_path):
+    from test_study import TINY
+
+    from iftscope.study.recipe import load_recipe
+    from iftscope.study.runner import Study
+
+    tiny = [o for o in TINY if not o.startswith("seeds=")] + [
+        "seeds=[0]",
+        "groups=[H,S]",
+    ]  # 4 jobs: a pass of 3, one of 1
+    summaries = {}
+    for k in (0, 3):
+        cfg, _ = load_recipe(None, [*tiny, f"adapters_per_pass={k}"])
+        Study(cfg, tmp_path / f"k{k}", progress=False).run()
+        summaries[k] = json.loads((tmp_path / f"k{k}" / "analysis" / "summary.json").read_text())
+    clocks = {"stage_seconds", "stage_clock", "seconds", "tokens_per_second", "model_identity", "recipe"}
+
+    def strip(v):
+        if isinstance(v, dict):
+            return {k: strip(x) for k, x in v.items() if k not in clocks}
+        return [strip(x) for x in v] if isinstance(v, list) else v
+
+    assert _close(strip(summaries[0]), strip(summaries[3])) == []
+    for k, s in summaries.items():
+        assert {"load", "curve", "train", "evaluate"} <= s["stage_seconds"].keys()
+        timing = json.loads((tmp_path / f"k{k}" / "train" / "H" / "answer" / "s0" / "train.json").read_text())
+        assert {"load", "curve", "evaluate"} <= timing["timing"].keys(), timing.get("timing")
+        assert timing.get("adapters_per_pass") == (3 if k else None)

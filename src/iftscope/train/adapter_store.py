@@ -31,15 +31,22 @@ def resumable(out: str | Path) -> bool:
     return json.loads(state.read_text()).get("format") == FORMAT
 
 
-def save_slot_checkpoint(path: Path, step: int, log: list[dict[str, Any]], params, optimizer, scheduler) -> None:
+def save_slot_checkpoint(
+    path: Path, step: int, log: list[dict[str, Any]], params, optimizer, scheduler
+) -> None:
     """The job's state after `step` steps, swapped in atomically."""
     from safetensors.torch import save_file
 
     tmp, old = path.with_name(path.name + ".tmp"), path.with_name(path.name + ".old")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    save_file({str(i): p.detach().contiguous().cpu() for i, p in enumerate(params)}, str(tmp / "adapter.safetensors"))
-    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, tmp / "optimizer.pt")
+    save_file(
+        {str(i): p.detach().contiguous().cpu() for i, p in enumerate(params)},
+        str(tmp / "adapter.safetensors"),
+    )
+    torch.save(
+        {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, tmp / "optimizer.pt"
+    )
     (tmp / "state.json").write_text(json.dumps({"format": FORMAT, "step": step, "log": log}))
     if path.exists():
         os.replace(path, old)

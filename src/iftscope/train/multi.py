@@ -76,7 +76,9 @@ def check_jobs(jobs: Sequence[AdapterJob]) -> None:
         if not job.cfg.lora:
             raise ValueError(f"{job.out}: full fine-tuning trains one model at a time (train.lora is false)")
         if job.cfg.lora_dropout:
-            raise ValueError(f"{job.out}: several adapters in one pass need lora_dropout 0 (one random stream)")
+            raise ValueError(
+                f"{job.out}: several adapters in one pass need lora_dropout 0 (one random stream)"
+            )
 
 
 def train_adapters(
@@ -99,7 +101,9 @@ def train_adapters(
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model, slots = _setup(base_model.to(device), tokenizer, jobs)
     pad, t0 = pad_token_id(tokenizer), time.perf_counter()
-    bar = tqdm(total=sum(s.cfg.steps for s in slots), initial=sum(s.step for s in slots), disable=not progress)
+    bar = tqdm(
+        total=sum(s.cfg.steps for s in slots), initial=sum(s.step for s in slots), disable=not progress
+    )
     try:
         while active := [s for s in slots if s.step < s.cfg.steps]:
             _pass_step(model, active, pad, device, wdtype)
@@ -108,7 +112,9 @@ def train_adapters(
                 _after_step(model, s, slots)
             bar.update(len(active))
         bar.close()
-        summaries = [save_adapter(model, tokenizer, s.name, s.job.out, _summary(s, len(slots))) for s in slots]
+        summaries = [
+            save_adapter(model, tokenizer, s.name, s.job.out, _summary(s, len(slots))) for s in slots
+        ]
         if on_saved is not None:
             for i, s in enumerate(slots):
                 with _active(model, s.name, slots):
@@ -138,7 +144,9 @@ def _setup(base, tokenizer, jobs: Sequence[AdapterJob]):
         s.params = _adapter_params(model, s.name)
         s.optimizer = torch.optim.AdamW(s.params, lr=s.cfg.lr, weight_decay=s.cfg.weight_decay)
         s.scheduler = torch.optim.lr_scheduler.LambdaLR(s.optimizer, lr_factor(s.cfg))
-        s.start = s.step = load_slot_checkpoint(s.job.out / "checkpoint", s.params, s.optimizer, s.scheduler, s.log)
+        s.start = s.step = load_slot_checkpoint(
+            s.job.out / "checkpoint", s.params, s.optimizer, s.scheduler, s.log
+        )
     return model, slots
 
 
@@ -162,7 +170,11 @@ def _routed(model, names: list[str]):
         kwargs["adapter_names"] = names
         return args, kwargs
 
-    handles = [m.register_forward_pre_hook(hook, with_kwargs=True) for m in model.modules() if isinstance(m, LoraLayer)]
+    handles = [
+        m.register_forward_pre_hook(hook, with_kwargs=True)
+        for m in model.modules()
+        if isinstance(m, LoraLayer)
+    ]
     try:
         yield
     finally:
