@@ -7,8 +7,9 @@ lone run draws it), the mean loss over its own response tokens, its gradient cli
 state and learning-rate schedule, its log, its checkpoints (OUT/checkpoint, resumable) and its
 saved adapter (OUT/model, OUT/train.json). The base is frozen and adapter k touches only job k's
 examples, so the gradient of the summed per-job mean losses with respect to adapter k is job k's
-gradient alone. Examples are routed by peft's mixed-batch LoRA forward (its `adapter_names`,
-offered for inference; a pre-forward hook passes it during training too).
+gradient alone. A job's rows of the combined batch are consecutive: each LoRA layer adds, to each
+job's rows, that job's adapter only (a forward hook on peft's LoRA layers, peft's own adapter
+forward switched off for the pass; as S-LoRA/Punica route a batch over adapters, by slices).
 
 One process (no `accelerate launch`); LoRA dropout must be 0 (K jobs would share one random
 stream); float16 is refused (it needs loss scaling), bfloat16 runs under autocast over fp32
@@ -18,6 +19,7 @@ adapters as train.sft does. Full fine-tuning keeps train.sft's one-at-a-time pat
 from __future__ import annotations
 
 import contextlib
+import itertools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -161,25 +163,36 @@ def _adapter_params(model, name: str) -> list[torch.nn.Parameter]:
 
 
 @contextlib.contextmanager
-def _routed(model, names: list[str]):
-    """Every LoRA layer adds, to each row of the batch, the adapter named for it (peft's
-    mixed-batch forward; peft offers it for inference only, the hook passes it while training)."""
+def _routed(model, spans: list[tuple[str, int, int]], slots: list[_Slot]):
+    """Rows lo:hi of the batch (one job's, consecutive) go through that job's adapter only: peft's
+    own LoRA forward is switched off for the pass (its `disable_adapter`), and a forward hook on
+    every LoRA layer adds lora_B(lora_A(x[lo:hi])) x scaling for each job (views of x, one
+    concatenation), the same per-row sum a lone run's layer computes."""
     from peft.tuners.lora import LoraLayer
 
-    def hook(module, args, kwargs):
-        kwargs["adapter_names"] = names
-        return args, kwargs
+    def hook(module, args, output):
+        x = args[0]
+        deltas = []
+        for name, lo, hi in spans:
+            a, b = module.lora_A[name], module.lora_B[name]
+            deltas.append(b(a(module.lora_dropout[name](x[lo:hi].to(a.weight.dtype)))) * module.scaling[name])
+        return output + torch.cat(deltas).to(output.dtype)
 
-    handles = [
-        m.register_forward_pre_hook(hook, with_kwargs=True)
-        for m in model.modules()
-        if isinstance(m, LoraLayer)
-    ]
-    try:
-        yield
-    finally:
-        for h in handles:
-            h.remove()
+    with model.disable_adapter():  # it also freezes every adapter: made trainable again around it
+        _trainable(slots)
+        handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, LoraLayer)]
+        try:
+            yield
+        finally:
+            for h in handles:
+                h.remove()
+    _trainable(slots)
+
+
+def _trainable(slots: list[_Slot]) -> None:
+    for s in slots:
+        for p in s.params:
+            p.requires_grad_(True)
 
 
 @contextlib.contextmanager
@@ -189,9 +202,7 @@ def _active(model, name: str, slots: list[_Slot]):
     try:
         yield
     finally:
-        for s in slots:
-            for p in s.params:
-                p.requires_grad_(True)
+        _trainable(slots)
 
 
 def _pass_step(model, active: list[_Slot], pad: int, device, wdtype: torch.dtype) -> None:
@@ -208,10 +219,11 @@ def _pass_step(model, active: list[_Slot], pad: int, device, wdtype: torch.dtype
     for m in range(max(len(chunks) for _, chunks, _ in plans)):
         parts = [(s, chunks[m], count) for s, chunks, count in plans if m < len(chunks)]
         rows = [s.rows[i] for s, chunk, _ in parts for i in chunk]
-        names = [s.name for s, chunk, _ in parts for _ in chunk]
+        ends = list(itertools.accumulate(len(chunk) for _, chunk, _ in parts))
+        spans = [(s.name, end - len(chunk), end) for (s, chunk, _), end in zip(parts, ends, strict=True)]
         ids, labels, mask = (torch.tensor(x, device=device) for x in pad_batch(rows, pad))
         autocast = torch.autocast(device.type, dtype=wdtype) if wdtype in HALF else contextlib.nullcontext()
-        with _routed(model, names), autocast:
+        with _routed(model, spans, active), autocast:
             per_example = _example_losses(model, ids, labels, mask)
         total, lo = 0.0, 0
         for s, chunk, count in parts:
