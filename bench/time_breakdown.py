@@ -114,6 +114,7 @@ def breakdown(run: RunFolder, steps: int | None) -> dict:
     from iftscope.train.sft import resolve, tokenize
 
     cfg, _ = load_recipe(run.recipe)
+    recipe = cfg
     if steps:
         cfg = replace(cfg, train=replace(cfg.train, steps=steps))
     parts: dict[str, dict] = {"process start": {"seconds": process_start()}}
@@ -135,7 +136,7 @@ def breakdown(run: RunFolder, steps: int | None) -> dict:
     tuned.save_pretrained(run.train(JOB) / "model", safe_serialization=True)
     tok.save_pretrained(run.train(JOB) / "model")
     parts["saving the adapter"] = {"seconds": time.perf_counter() - t}
-    return {"cfg": cfg, "inputs": inputs, "parts": parts, "model": tuned, "tok": tok}
+    return {"cfg": cfg, "recipe": recipe, "inputs": inputs, "parts": parts, "model": tuned, "tok": tok}
 
 
 def train_loop(model, tok, examples, cfg, curve) -> tuple[object, dict[str, dict]]:
@@ -194,20 +195,35 @@ def evaluation(state: dict, run: RunFolder) -> dict:
     return {"seconds": seconds, "flops": count.flops()}
 
 
+def per_study(cfg, run: RunFolder, measured_steps: int, workers: int = 2) -> dict[str, float]:
+    """How many times each part happens in the whole study: process start and the first model
+    load once per worker, the rest once per job; the training loop's parts scaled from the steps
+    measured to the recipe's."""
+    groups = [f.stem for f in (run.groups(0) / "examples").glob("*.jsonl") if f.stem not in cfg.skip_groups]
+    jobs = len(cfg.seeds) * len(groups) * len(cfg.render.styles)
+    scale = cfg.train.steps / measured_steps
+    loop = ("forward", "backward", "optimizer step")
+    counts = {"process start": workers, "model loading (first in a process: model code imported)": workers}
+    return {"jobs": jobs, "workers": workers, "counts": counts, "loop_scale": scale, "loop": loop}
+
+
 def table(result: dict) -> str:
+    """One row per part: its seconds in the job, share, FLOP rate and fraction of the matmul rate,
+    and its estimated seconds in the whole default study (x jobs or x workers)."""
     rows = [
-        "| part | seconds | share | GFLOP/s | fraction of the matmul rate |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "| part | seconds (one job) | share | GFLOP/s | of the matmul rate | whole study (est., s) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     total = sum(p["seconds"] for p in result["parts"].values())
+    study = 0.0
     for name, p in result["parts"].items():
-        gf = p.get("gflops_per_second")
-        frac = p.get("fraction_of_matmul_rate")
+        gf, frac, whole = p.get("gflops_per_second"), p.get("fraction_of_matmul_rate"), p["study_seconds"]
+        study += whole
         rows.append(
             f"| {name} | {p['seconds']:.2f} | {p['seconds'] / total:.1%} | "
-            f"{'' if gf is None else f'{gf:.2f}'} | {'' if frac is None else f'{frac:.1%}'} |"
+            f"{'' if gf is None else f'{gf:.2f}'} | {'' if frac is None else f'{frac:.1%}'} | {whole:.0f} |"
         )
-    rows.append(f"| total | {total:.2f} | 100% | | |")
+    rows.append(f"| total | {total:.2f} | 100% | | | {study:.0f} (summed over workers) |")
     return "\n".join(rows)
 
 
@@ -235,11 +251,14 @@ def main() -> int:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     peak = (rate_before + rate_after) / 2
-    for p in state["parts"].values():
+    cfg = state["cfg"]
+    study = per_study(state["recipe"], RunFolder(args.run), cfg.train.steps)
+    for name, p in state["parts"].items():
+        times = study["counts"].get(name, study["jobs"])
+        p["study_seconds"] = p["seconds"] * times * (study["loop_scale"] if name in study["loop"] else 1)
         if p.get("flops"):
             p["gflops_per_second"] = p["flops"] / p["seconds"] / 1e9
             p["fraction_of_matmul_rate"] = p["gflops_per_second"] / peak
-    cfg = state["cfg"]
     result = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "command": " ".join(sys.argv),
@@ -250,6 +269,7 @@ def main() -> int:
         "load_average_1min": {"before": load_before, "after": round(os.getloadavg()[0], 2)},
         "cpus": os.cpu_count(),
         "matmul_gflops_per_second": {"before": round(rate_before, 2), "after": round(rate_after, 2)},
+        "study": {k: v for k, v in study.items() if k != "loop"},
         "parts": {k: {kk: round(v, 4) for kk, v in p.items()} for k, p in state["parts"].items()},
     }
     result["table"] = table(result)
