@@ -160,3 +160,24 @@ def test_a_study_gives_the_same_summary_with_adapters_sharing_the_base(tmp_path)
         timing = json.loads((tmp_path / f"k{k}" / "train" / "H" / "answer" / "s0" / "train.json").read_text())
         assert {"load", "curve", "evaluate"} <= timing["timing"].keys(), timing.get("timing")
         assert timing.get("adapters_per_pass") == (3 if k else None)
+
+
+def test_the_study_groups_lora_jobs_k_at_a_time_and_refuses_what_a_pass_cannot_do():
+    from iftscope.runfolder import Job
+    from iftscope.study.recipe import load_recipe
+    from iftscope.study.shared import shared_plan
+    from iftscope.study.validate import problems
+
+    jobs = [Job(s, g, "answer") for s in (0, 1) for g in ("H", "I", "S")] + [Job(2, "H", "answer")]
+    cfg, _ = load_recipe(None, ["adapters_per_pass=3"])
+    tasks, _, _ = shared_plan(cfg, jobs)
+    assert [len(t) for t in tasks] == [3, 3, 1] and [j for t in tasks for j in t] == jobs
+    for off in (["adapters_per_pass=0"], ["adapters_per_pass=3", "train.lora=false"]):
+        assert shared_plan(load_recipe(None, off)[0], jobs) is None  # one job per load, as today
+    assert shared_plan(load_recipe(None, ["adapters_per_pass=3", "launch.processes=2"])[0], jobs) is None
+    said = problems(load_recipe(None, ["adapters_per_pass=2", "train.lora_dropout=0.1"])[0])
+    assert any(p.startswith("train.lora_dropout: 0.1 with adapters_per_pass 2") for p in said)
+    assert any(
+        p.startswith("adapters_per_pass: -1")
+        for p in problems(load_recipe(None, ["adapters_per_pass=-1"])[0])
+    )
