@@ -158,7 +158,7 @@ def test_a_study_gives_the_same_summary_with_adapters_sharing_the_base(tmp_path)
     for k, s in summaries.items():
         assert {"load", "curve", "train", "evaluate"} <= s["stage_seconds"].keys()
         timing = json.loads((tmp_path / f"k{k}" / "train" / "H" / "answer" / "s0" / "train.json").read_text())
-        assert {"load", "curve", "evaluate"} <= timing["timing"].keys(), timing.get("timing")
+        assert {"load", "curve"} <= timing["timing"].keys(), timing.get("timing")
         assert timing.get("adapters_per_pass") == (3 if k else None)
 
 
