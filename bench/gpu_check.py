@@ -13,6 +13,8 @@ time, throughput, fraction of the matmul peak measured here (OUT/0_environment.j
   4 sft           LoRA SFT at the 7B shape, global batch 256 in micro-batches; iftscope vs TRL on 1B
   5 full_step     full fine-tuning of 1B, one step at lr 2e-5: fraction of weights changed
   6 smoke         `iftscope run smoke` with the saved 1B model as data.model, LoRA and full
+  7 multi_adapter 6 LoRA jobs at the 7B shape, one at a time vs six adapters per pass on one
+                  base (train.multi): tokens/s, peak memory, the adapters' difference
 
 A stage whose package is missing (lm-eval, trl) records "skipped: <why>"; one that fails records
 "error: <what>" and the next one runs. `--tiny` runs the same stages at toy sizes on the CPU.
@@ -49,6 +51,7 @@ STAGES = (
     ("5_full_step", "gpu_check_train", "full_step", ()),
     ("2_probe", "gpu_check_probe", "probe_throughput", ()),
     ("4_sft", "gpu_check_train", "sft_lora", ()),
+    ("7_multi_adapter", "gpu_check_multi", "multi_adapter", ()),
     ("3_lm_eval", "gpu_check_probe", "lm_eval_compare", ("lm_eval",)),
     ("6_smoke", "gpu_check_train", "smoke", ()),
 )

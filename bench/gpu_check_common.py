@@ -44,6 +44,8 @@ class Sizes:
     sft_micro: int = 16
     sft_steps: int = 3
     sft_examples: int = 1024
+    multi_batch: int = 16  # stage 7: each of the six adapters' global batch ...
+    multi_micro: int = 4  # ... in micro-batches of this many (x 6 per pass together)
     max_length: int = 512
     smoke_ift: int = 200
     smoke_timeout: int = 240
@@ -56,6 +58,7 @@ CPU_TINY = Sizes(
     TINY, {**TINY, "hidden_size": 128, "intermediate_size": 256}, "float32", 1024,
     correctness_questions=8, generation_prompts=4, new_tokens=4, probe_questions=16, probe_batches=(2, 8),
     lm_eval_questions=8, sft_batch=8, sft_micro=4, sft_steps=2, sft_examples=16, max_length=256,
+    multi_batch=4, multi_micro=2,
     smoke_ift=40, smoke_timeout=300, smoke_groups="H", smoke_tests=16,
 )  # fmt: skip
 

@@ -94,6 +94,20 @@ def _figures(stem: str, r: dict) -> list[tuple[str, str]]:
             ("fraction changed: as saved", _f(r.get("saved_fraction_changed"))),
             ("update difference vs fp32 (relative norm)", _f(r.get("update_relative_difference_vs_fp32"))),
         ]
+    if stem == "7_multi_adapter":
+        one, six = r.get("one_at_a_time", {}), r.get("six_per_pass", {})
+        memory = ("peak_gpu_gib", "peak_rss_gib_process")
+        return [
+            (
+                f"{label} tokens/s, fraction of peak, peak memory",
+                f"{_f(x.get('tokens_per_second'))}, {_f(x.get('fraction_of_matmul_peak'))}, "
+                f"{_f(next((x[k] for k in memory if k in x), None))} GiB",
+            )
+            for label, x in (("one adapter at a time:", one), ("six adapters per pass:", six))
+        ] + [
+            ("speedup, six per pass", _f(r.get("speedup_six_per_pass"))),
+            ("max adapter difference", _f(r.get("max_abs_adapter_difference"))),
+        ]
     if stem == "6_smoke":
         return [
             (k, f"exit {v.get('returncode')}, {_f(v.get('seconds'))} s")

@@ -32,6 +32,12 @@ KEYS = {
     "4_sft": {"large_steady", "large_whole_tokens_per_second", "small_ours_seconds", "trl"},
     "5_full_step": {"fp32_step", "half_step", "saved_fraction_changed", "update_relative_difference_vs_fp32"},
     "6_smoke": {"lora", "full"},
+    "7_multi_adapter": {
+        "one_at_a_time",
+        "six_per_pass",
+        "speedup_six_per_pass",
+        "max_abs_adapter_difference",
+    },
 }
 
 
@@ -55,7 +61,7 @@ def read(out: Path, stem: str) -> dict:
 
 
 def test_tiny_check_writes_every_stage(tmp_path, monkeypatch):
-    done = run_check(tmp_path, "1,2,3,4,5")
+    done = run_check(tmp_path, "1,2,3,4,5,7")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     env = read(tmp_path, "0_environment")
     assert env["tiny"] and env["matmul_peak"]["tflops"] > 0 and env["versions"]["torch"]
@@ -83,6 +89,8 @@ def test_tiny_check_writes_every_stage(tmp_path, monkeypatch):
         assert sft["trl"].startswith("skipped")
     else:
         assert sft["tokens_per_second_ratio_ours_over_trl"] > 0
+    multi = read(tmp_path, "7_multi_adapter")  # fp32 on the CPU: the two paths agree to rounding
+    assert multi["max_abs_adapter_difference"] < 1e-4 and multi["six_per_pass"]["tokens"] > 0
     step = read(tmp_path, "5_full_step")
     assert step["half_step"]["fraction_changed"] > 0.3  # one AdamW step moves most weights
     monkeypatch.syspath_prepend(str(ROOT / "bench"))

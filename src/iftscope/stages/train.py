@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from iftscope.outputs import read_sealed, seal
-from iftscope.runs import read_json
+from iftscope.runs import atomic_write_json, read_json
 from iftscope.stages.model import ModelSpec
 from iftscope.train.sft import SFTConfig, resolve, train_sft
 from iftscope.types import Question
@@ -63,27 +64,57 @@ def train_stage(
     # several wordings (I-augmented) gets the same steps as the others; warmup ratio -> steps
     cfg = resolve(cfg, len({e.question_id for e in examples}))
     if read_sealed(out, "train.json", inputs) is not None:
-        return _finished(out, cfg)
+        return read_finished(out, cfg)
     # a full fine-tuning's master weights are fp32 (read exactly from the file), trained under the
     # half dtype's autocast and saved in it; a frozen LoRA base stays in it. accelerate places it.
     half = not cfg.lora and base.dtype in ("bfloat16", "float16")
+    t0 = time.perf_counter()
     model, tok = load_model(base.path, dtype="float32" if half else base.dtype, device="cpu")
-    every = curve.every_for(cfg.steps) if curve else 0
-    evaluate = None
-    if every:
-        from iftscope.evaluate.qa import qa_evaluator
-
-        evaluate = qa_evaluator(list(curve.questions), tok, curve.batch_size, curve.format, list(curve.pool))
+    load = time.perf_counter() - t0
+    evaluate, every, clock = curve_evaluator(curve, cfg.steps, tok)
     train_sft(
         model, tok, examples, out, cfg, progress=progress, evaluate=evaluate, evaluate_every=every,
         dtype=base.dtype, on_saved=(lambda tuned: keep(tuned, tok)) if keep else None,
     )  # fmt: skip
-    if os.environ.get("RANK", "0") == "0":  # under accelerate launch, the main process seals
+    if os.environ.get("RANK", "0") == "0":  # under accelerate launch, the main process times and seals
+        add_timing(out, load=load, curve=clock["seconds"])
         seal(out, inputs)
     return read_json(out / "train.json")  # as a resumed run reads it
 
 
-def _finished(out: Path, cfg: SFTConfig) -> dict[str, Any]:
+def curve_evaluator(curve: Curve | None, steps: int, tok) -> tuple[Any, int, dict[str, float]]:
+    """(evaluate(model, step) for the QA curve or None, every how many steps, a clock its calls
+    add their seconds to)."""
+    clock = {"seconds": 0.0}
+    every = curve.every_for(steps) if curve else 0
+    if not every:
+        return None, 0, clock
+    from iftscope.evaluate.qa import qa_evaluator
+
+    inner = qa_evaluator(list(curve.questions), tok, curve.batch_size, curve.format, list(curve.pool))
+
+    def evaluate(model, step: int) -> dict[str, float]:
+        t0 = time.perf_counter()
+        try:
+            return inner(model, step)
+        finally:
+            clock["seconds"] += time.perf_counter() - t0
+
+    return evaluate, every, clock
+
+
+def add_timing(out: str | Path, **seconds: float) -> dict[str, Any]:
+    """Merge `seconds` (load, curve, evaluate ...) into OUT/train.json's `timing`, rewritten
+    atomically; returns train.json as written. `seconds` in train.json is the whole training loop,
+    the QA curve's evaluations included."""
+    done = read_json(Path(out) / "train.json")
+    done["timing"] = done.get("timing", {}) | {k: round(v, 3) for k, v in seconds.items()}
+    atomic_write_json(Path(out) / "train.json", done)
+    return read_json(Path(out) / "train.json")
+
+
+def read_finished(out: Path, cfg: SFTConfig) -> dict[str, Any]:
+    """OUT/train.json of a finished training; ValueError when it was trained with other settings."""
     done = read_json(out / "train.json")
     wanted = json.loads(json.dumps(asdict(cfg)))
     changed = sorted(k for k, v in wanted.items() if done.get("config", {}).get(k, v) != v)

@@ -57,6 +57,7 @@ class StudyConfig:
     train: SFTConfig = field(default_factory=SFTConfig)  # its seed comes from `seeds`
     eval_format: str = "trained"  # how tuned models are read: "trained" = exactly as SFT prompted them
     workers: int = 0  # parallel train+eval processes; 0 = auto (one per GPU, else 1 on real data or 4 CPUs)
+    adapters_per_pass: int = 0  # LoRA: 0 = a base load per job; K >= 1 = one per worker, K adapters a pass
     device: str = "auto"  # where models are scored: auto (a GPU if any), cpu, cuda:1 ..., map (over all GPUs)
     dtype: str = "float32"  # weights as loaded for scoring and training: float32, bfloat16, float16
     eval_batch_size: int = 256  # sequences per forward pass when scoring (lower it for 7B models)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -72,22 +72,35 @@ def _pool(n: int):
     return ProcessPoolExecutor(n, mp_context=ctx, initializer=_pin_gpu, initargs=(ids,))
 
 
+# how the jobs run: (the jobs grouped into tasks, a task in a worker process given (cfg, run
+# folder, task), a task in this process); each task returns one result per job. Default: one job a task.
+Plan = tuple[list[list[Job]], Callable[[tuple], list[dict]], Callable[..., list[dict]]]
+
+
 def run_jobs(
-    cfg: StudyConfig, run: RunFolder, inputs: StudyInputs, jobs: Sequence[Job], progress: bool = True
+    cfg: StudyConfig,
+    run: RunFolder,
+    inputs: StudyInputs,
+    jobs: Sequence[Job],
+    progress: bool = True,
+    plan: Plan | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Every job, in order; (one dict per job, the stage's seconds: train and evaluate summed over
-    worker processes, train_and_evaluate_wall the stage's wall time, workers)."""
-    t0, n = time.perf_counter(), workers(cfg, len(jobs))
+    """Every job, in order; (one dict per job, the stage's seconds: train, evaluate, the base's
+    loading and the QA curve summed over worker processes, train_and_evaluate_wall the stage's
+    wall time, workers). `plan`: another grouping of the jobs (study.shared)."""
+    tasks, in_worker, here = plan or ([[j] for j in jobs], _job_in_worker, _job_here)
+    t0, n = time.perf_counter(), workers(cfg, len(tasks))
     bar = tqdm(total=len(jobs), desc="train+eval", unit="model", disable=not progress, dynamic_ncols=True)
-    runs, t_train, t_eval = [], 0.0, 0.0
+    runs, seconds = [], dict.fromkeys(("train", "evaluate", "load", "curve"), 0.0)
     if n > 1:
         pool = _pool(n)
-        results = pool.map(_job_in_worker, [(cfg, str(run.root), j) for j in jobs])
-    else:  # lazily, so progress shows job by job
-        pool, results = None, (run_job(cfg, run, inputs, j) for j in jobs)
+        results = pool.map(in_worker, [(cfg, str(run.root), t) for t in tasks])
+    else:  # lazily, so progress shows task by task
+        pool, results = None, (here(cfg, run, inputs, t) for t in tasks)
     try:
-        for result in results:
-            t_train, t_eval = t_train + result.pop("train_seconds"), t_eval + result.pop("eval_seconds")
+        for result in (r for done in results for r in done):
+            for part in seconds:
+                seconds[part] += result.pop(f"{part}_seconds")
             runs.append(result)
             bar.set_postfix_str(f"{result['group']}/{result['style']}/s{result['seed']}")
             bar.update(1)
@@ -97,23 +110,35 @@ def run_jobs(
     bar.close()
     wall = round(time.perf_counter() - t0, 1)
     return runs, {
-        "train": round(t_train, 1),
-        "evaluate": t_eval,
+        "train": round(seconds["train"], 1),
+        "evaluate": seconds["evaluate"],
+        "load": round(seconds["load"], 1),
+        "curve": round(seconds["curve"], 1),
         "train_and_evaluate_wall": wall,
         "workers": n,
     }
 
 
-def _job_in_worker(args: tuple[StudyConfig, str, Job]) -> dict[str, Any]:
+def worker_context(args: tuple[StudyConfig, str, Any]) -> tuple[StudyConfig, RunFolder, StudyInputs, Any]:
+    """In a worker process: one thread per CPU worker, no progress bars; (cfg, run folder, the
+    study's inputs, the task)."""
     import torch
     from transformers.utils import logging as hf_logging
 
     if not torch.cuda.is_available():
         torch.set_num_threads(1)  # CPU workers share the cores
     hf_logging.disable_progress_bar()  # a worker's bars would interleave with the study's own
-    cfg, out, job = args
+    cfg, out, task = args
     run = RunFolder(Path(out))
-    return run_job(cfg, run, prepare_inputs(cfg, run, progress=False), job)
+    return cfg, run, prepare_inputs(cfg, run, progress=False), task
+
+
+def _job_in_worker(args: tuple[StudyConfig, str, list[Job]]) -> list[dict[str, Any]]:
+    return _job_here(*worker_context(args))
+
+
+def _job_here(cfg: StudyConfig, run: RunFolder, inputs: StudyInputs, task: list[Job]) -> list[dict[str, Any]]:
+    return [run_job(cfg, run, inputs, job) for job in task]
 
 
 def run_job(cfg: StudyConfig, run: RunFolder, inputs: StudyInputs, job: Job) -> dict[str, Any]:
@@ -128,23 +153,37 @@ def run_job(cfg: StudyConfig, run: RunFolder, inputs: StudyInputs, job: Job) -> 
     train = train_job(cfg, run, inputs, job, keep=lambda model, tok: trained.append((model, tok)))
     t2 = time.perf_counter()
     metrics = evaluate_job(cfg, run, inputs, job, loaded=trained[0] if trained else None)
+    return job_result(job, train, metrics, t2 - t1, time.perf_counter() - t2)
+
+
+def job_result(
+    job: Job, train: dict[str, Any], metrics: dict[str, Any], t_train: float, t_eval: float
+) -> dict:
+    """What run_jobs collects of a job: its seconds of training (the base's loading and the QA
+    curve, from train.json's `timing`, are parts of it) and of evaluation."""
+    timing = train.get("timing", {})
     return {
         "group": job.group, "style": job.style, "seed": job.seed, "metrics": metrics,
-        "train": _train_brief(train), "train_seconds": t2 - t1, "eval_seconds": time.perf_counter() - t2,
+        "train": _train_brief(train), "train_seconds": t_train, "evaluate_seconds": t_eval,
+        "load_seconds": timing.get("load", 0.0), "curve_seconds": timing.get("curve", 0.0),
     }  # fmt: skip
+
+
+def job_curve(cfg: StudyConfig, inputs: StudyInputs) -> Curve:
+    """The QA curve every job's training records (held-out main-set questions)."""
+    return Curve(
+        inputs.sets[inputs.main_set][: cfg.curve_questions], points=cfg.curve_points,
+        format=cfg.tuned_format, pool=inputs.pool, batch_size=cfg.eval_batch_size,
+    )  # fmt: skip
 
 
 def train_job(cfg: StudyConfig, run: RunFolder, inputs: StudyInputs, job: Job, keep=None) -> dict[str, Any]:
     """One job's fine-tuning (the same budget for every group), with its QA curve; `keep(model,
     tokenizer)` gets the tuned model when this call trained it (train_stage)."""
-    curve = Curve(
-        inputs.sets[inputs.main_set][: cfg.curve_questions], points=cfg.curve_points,
-        format=cfg.tuned_format, pool=inputs.pool, batch_size=cfg.eval_batch_size,
-    )  # fmt: skip
     examples = run.examples(job.seed, job.group)
     return train_stage(
-        inputs.base, examples, job.style, replace(cfg.train, seed=job.seed), run.train(job), curve=curve,
-        keep=keep, inputs=run.train_stage(job).inputs,
+        inputs.base, examples, job.style, replace(cfg.train, seed=job.seed), run.train(job),
+        curve=job_curve(cfg, inputs), keep=keep, inputs=run.train_stage(job).inputs,
     )  # fmt: skip
 
 

@@ -30,6 +30,7 @@ from iftscope.study.config import StudyConfig
 from iftscope.study.inputs import StudyInputs, prepare_inputs
 from iftscope.study.jobs import run_jobs
 from iftscope.study.manifest import write_manifest
+from iftscope.study.shared import shared_plan
 
 
 class StageClock:
@@ -88,7 +89,7 @@ class Study:
         with clock.stage("groups"):
             jobs = [job for seed in cfg.seeds for job in self.groups(inputs, records, seed)]
         with clock.stage("train+evaluate"):
-            runs, times = run_jobs(cfg, run, inputs, jobs, progress=self.progress)
+            runs, times = run_jobs(cfg, run, inputs, jobs, self.progress, shared_plan(cfg, jobs))
             more, extra = run_after(cfg, run, inputs, progress=self.progress)  # conditions' own jobs
             runs += more
             times = {**times, **{k: round(times[k] + v, 1) for k, v in extra.items()}}
@@ -142,4 +143,13 @@ class Study:
         return [Job(seed, g, style) for g in names for style in cfg.render.styles]
 
 
-_SECONDS_ORDER = ("world", "probe", "train", "evaluate", "train_and_evaluate_wall", "workers")
+_SECONDS_ORDER = (
+    "world",
+    "probe",
+    "train",
+    "evaluate",
+    "load",
+    "curve",
+    "train_and_evaluate_wall",
+    "workers",
+)

@@ -51,7 +51,7 @@ def _study(cfg: StudyConfig, say) -> None:
     from iftscope.models import DTYPE_NAMES as DTYPES
 
     _need(cfg.dtype in DTYPES, say, f"dtype: {cfg.dtype!r} (allowed: {', '.join(DTYPES)})")
-    for key in ("workers", "generation_questions", "curve_questions", "curve_points"):
+    for key in ("workers", "adapters_per_pass", "generation_questions", "curve_questions", "curve_points"):
         _need(getattr(cfg, key) >= 0, say, f"{key}: {getattr(cfg, key)} (must be >= 0)")
     _need(cfg.eval_batch_size >= 1, say, f"eval_batch_size: {cfg.eval_batch_size} (must be >= 1)")
     _need(cfg.launch.processes >= 1, say, f"launch.processes: {cfg.launch.processes} (must be >= 1)")
@@ -79,6 +79,16 @@ def _train(cfg: StudyConfig, say) -> None:
             f"train.micro_batch_size: {micro} does not divide batch_size {t.batch_size}",
         )
     _need(t.warmup >= 0, say, f"train.warmup: {t.warmup} (must be >= 0)")
+    shared = cfg.adapters_per_pass > 0 and t.lora and not cfg.launch.distributed
+    _need(
+        not (shared and t.lora_dropout), say,
+        f"train.lora_dropout: {t.lora_dropout} with adapters_per_pass {cfg.adapters_per_pass} (must be 0: "
+        "the adapters of one pass share one random stream; or adapters_per_pass: 0)",
+    )  # fmt: skip
+    _need(
+        not (shared and cfg.dtype == "float16"), say,
+        "dtype: float16 with adapters_per_pass > 0 (needs loss scaling: bfloat16 or float32)",
+    )  # fmt: skip
     _need(0 <= t.warmup_ratio < 1, say, f"train.warmup_ratio: {t.warmup_ratio} (must be in [0, 1))")
     _need(
         t.schedule in ("linear", "cosine"), say, f"train.schedule: {t.schedule!r} (allowed: linear, cosine)"

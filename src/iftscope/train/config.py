@@ -69,9 +69,16 @@ def prepare_model(base, cfg: SFTConfig):
     target modules it has."""
     if not cfg.lora:
         return base
+    from peft import get_peft_model
+
+    return get_peft_model(base, lora_config(base, cfg))
+
+
+def lora_config(base, cfg: SFTConfig):
+    """peft's LoraConfig for `cfg` on the target modules `base` has (ValueError when none)."""
     import warnings
 
-    from peft import LoraConfig, get_peft_model
+    from peft import LoraConfig
 
     # peft asks transformers a deprecated question; the warning says nothing about this run
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
@@ -80,11 +87,10 @@ def prepare_model(base, cfg: SFTConfig):
     targets = [m for m in cfg.target_modules if m in present]
     if not targets:
         raise ValueError(f"none of the LoRA target modules {cfg.target_modules} is in this model")
-    lora = LoraConfig(
+    return LoraConfig(
         r=cfg.lora_r,
         lora_alpha=cfg.lora_alpha,
         lora_dropout=cfg.lora_dropout,
         target_modules=targets,
         task_type="CAUSAL_LM",
     )
-    return get_peft_model(base, lora)
