@@ -70,7 +70,9 @@ def test_structured_world_implies_its_facts_and_keeps_the_rest(structured):
     maps = implication_maps(cfg)
     assert set(maps) == set(IMPLICATIONS)
     for source, m in maps.items():  # one-to-one onto the implied attribute's values
-        assert sorted(m) == sorted(VALUES[source]) and sorted(m.values()) == sorted(VALUES[IMPLICATIONS[source]])
+        assert sorted(m) == sorted(VALUES[source]) and sorted(m.values()) == sorted(
+            VALUES[IMPLICATIONS[source]]
+        )
     for p in people:
         for source, implied in IMPLICATIONS.items():
             assert p.facts[implied] == maps[source][p.facts[source]]
@@ -135,7 +137,7 @@ def test_same_step_budget_counts_facts_not_examples(structured, tmp_path):
         orig = train_stage_module.resolve
         train_stage_module.resolve = fake_resolve
         try:
-            with pytest.raises(Exception):  # stops at loading the (absent) model, after resolving
+            with pytest.raises(Exception):  # noqa: B017 - stops at loading the (absent) model, after resolving
                 train_stage_module.train_stage(None, path, "answer", SFTConfig(epochs=3), tmp_path / name)
         finally:
             train_stage_module.resolve = orig
@@ -152,7 +154,10 @@ def test_acquisition_sets_ask_the_taught_facts_in_words_never_trained(structured
         taught = [(it.question_id, it.target) for it in g.items]
         sets = acquisition_sets(questions, taught, cfg)
         assert set(sets) == {"reworded", "cloze", "reverse", "implied"}
-        prompts = " ".join(e.prompt + e.response for e in render_group(g, by_id, RenderConfig(styles=("answer", "explained"))))
+        prompts = " ".join(
+            e.prompt + e.response
+            for e in render_group(g, by_id, RenderConfig(styles=("answer", "explained")))
+        )
         for q, (qid, target) in zip(sets["reworded"], taught, strict=True):
             assert q.id == f"{qid}~reworded" and q.answer_text == by_id[qid].choices[target]
             assert q.question not in prompts  # the held-back wording is never in SFT
@@ -181,14 +186,22 @@ def test_implied_facts_follow_from_the_taught_target(structured):
     taught = {it.question_id: it.target for it in g.items}
     keys = {(by_id[q].metadata["person"], by_id[q].metadata["attribute"]) for q in taught}
     implied = acquisition_sets(questions, list(taught.items()), cfg)["implied"]
-    expected = [q for q in taught if by_id[q].metadata["attribute"] in maps
-                and (by_id[q].metadata["person"], IMPLICATIONS[by_id[q].metadata["attribute"]]) not in keys]  # fmt: skip
+    meta = {q: by_id[q].metadata for q in taught}
+    expected = [
+        q
+        for q in taught
+        if meta[q]["attribute"] in maps
+        and (meta[q]["person"], IMPLICATIONS[meta[q]["attribute"]]) not in keys
+    ]
     assert len(implied) == len(expected) > 0
     for q, qid in zip(implied, expected, strict=True):
         source = by_id[qid]
         assert q.metadata["implied_by"] == source.metadata["attribute"]
         assert q.answer_text == maps[source.metadata["attribute"]][source.choices[taught[qid]]]
-        assert q.metadata["cloze_prompts"] and q.metadata["attribute"] == IMPLICATIONS[source.metadata["attribute"]]
+        assert (
+            q.metadata["cloze_prompts"]
+            and q.metadata["attribute"] == IMPLICATIONS[source.metadata["attribute"]]
+        )
     plain = WorldConfig(seed=3, people=20, unknown=10)
     assert "implied" not in acquisition_sets(questions, list(taught.items()), plain)
 

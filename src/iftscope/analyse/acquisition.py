@@ -67,7 +67,8 @@ def acquisition_verdict(table: dict[str, Any], style: str, main: str = "reworded
 
     def fig(g: str) -> str:
         c = cells[g]
-        return f"{g} {c['accuracy']['mean']:.3f} vs {c['reference']:.3f} (n {c['n']}, p {c['p_above_reference']:.2g})"
+        acc, ref, p = c["accuracy"]["mean"], c["reference"], c["p_above_reference"]
+        return f"{g} {acc:.3f} vs {ref:.3f} (n {c['n']}, p {p:.2g})"
 
     learned = [g for g, c in cells.items() if c["learned"]]
     chance = next(iter(cells.values()))["chance"]
@@ -89,7 +90,10 @@ def acquisition_markdown(table: dict[str, Any], transfer: dict[str, Any], main_s
     lines = ["", f"## Acquisition: the trained facts asked in held-back ways (transfer: {main_set})", ""]
     lines += ["ref: the larger of chance and the base model's agreement with the taught targets; "
               "* above it (one-sided binomial test, pooled questions).", ""]  # fmt: skip
-    lines += ["| group/style | " + " | ".join(names) + " | transfer |", "| --- |" + " --- |" * (len(names) + 1)]
+    lines += [
+        "| group/style | " + " | ".join(names) + " | transfer |",
+        "| --- |" + " --- |" * (len(names) + 1),
+    ]
     for key, cells in table.items():
         acc = [
             f"{cells[s]['accuracy']['mean']:.3f} (ref {cells[s]['reference']:.2f}, n {cells[s]['n']})"

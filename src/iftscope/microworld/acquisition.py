@@ -18,7 +18,13 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from iftscope.microworld.generator import WorldConfig, cloze_prompts, implication_maps
-from iftscope.microworld.lexicon import IMPLICATIONS, QUESTION_PARAPHRASES, QUESTIONS, REVERSE_QUESTIONS, VALUES
+from iftscope.microworld.lexicon import (
+    IMPLICATIONS,
+    QUESTION_PARAPHRASES,
+    QUESTIONS,
+    REVERSE_QUESTIONS,
+    VALUES,
+)
 from iftscope.types import Question
 
 ACQUISITION_SETS = ("reworded", "cloze", "reverse", "implied")

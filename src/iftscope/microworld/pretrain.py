@@ -200,7 +200,9 @@ def pretrain(
     if (checkpoint_dir / "trainer_state.pt").exists():
         start, log = _load_checkpoint(checkpoint_dir, model, optimizer, scheduler)
     end = planned_end(cfg, log)
-    bar = tqdm(total=end, initial=start, desc="pretrain", unit="step", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(
+        total=end, initial=start, desc="pretrain", unit="step", disable=not progress, dynamic_ncols=True
+    )
     train_seconds, tokens, t_wall = 0.0, 0, time.perf_counter()
     recall_now, step = None, start
     while step < end:
@@ -216,7 +218,10 @@ def pretrain(
             row["recall_known_sample"] = round(recall_now, 4)
         if step == end and cfg.extend_steps:  # a round ends: decide (and log) whether to go on
             row["extend"] = extend(cfg, log, recall_now, end)
-            end, bar.total = end + cfg.extend_steps * row["extend"], bar.total + cfg.extend_steps * row["extend"]
+            end, bar.total = (
+                end + cfg.extend_steps * row["extend"],
+                bar.total + cfg.extend_steps * row["extend"],
+            )
         log.append(row)
         bar.set_postfix(loss=f"{row['loss']:.3f}", recall="-" if recall_now is None else f"{recall_now:.2f}")
         bar.update(1)
