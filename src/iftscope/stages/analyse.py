@@ -13,6 +13,7 @@ import numpy as np
 
 from iftscope.analyse.correlation import base_wrong_rows
 from iftscope.analyse.inference import ContrastsConfig
+from iftscope.analyse.makeup import group_makeup
 from iftscope.analyse.tables import summarise_study
 from iftscope.outputs import seal
 from iftscope.runfolder import LARGE_BASE, Job, RunFolder
@@ -48,8 +49,11 @@ def analyse_stage(
     wrong = base_wrong_rows({s: read_jsonl(run.eval_records("base", s)) for s in base}, probed)
     base_qa = read_json(run.eval("base", QA) / "metrics.json") if run.eval_done("base", QA) else None
     result, rows = summarise_study(runs, base, correct, style, contrasts, wrong, base_qa)
+    seeds = sorted({r["seed"] for r in runs})
+    groups = {s: read_json(run.groups(s) / "summary.json") for s in seeds if run.groups_done(s)}
     result = {
         **result,
+        **group_makeup(groups),
         "conditions": _conditions(run, runs),
         "probe": read_json(run.probe / "summary.json"),
         **provenance(),
