@@ -85,7 +85,9 @@ def make_record(
         "known": gold_abs >= 0.5,
         "view_accuracy": float(correct),
         "sampled_accuracy": dist[gold],  # one view sampled at temperature 1
-        "category": "AllViewsRight" if correct else ("GoldPlausible" if dist[gold] >= 1 / 16 else "GoldImplausible"),
+        "category": "AllViewsRight"
+        if correct
+        else ("GoldPlausible" if dist[gold] >= 1 / 16 else "GoldImplausible"),
         "format": "paper@1",
         "views": 1,
     }

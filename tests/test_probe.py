@@ -4,7 +4,7 @@ import pytest
 from iftscope.intervene.render import RenderConfig, render_group
 from iftscope.models.scorer import ContinuationScore, LetterScores
 from iftscope.probe.formats import FORMATS, PromptFormat, get_format
-from iftscope.probe.knowledge import ProbeConfig, choose_demos, probe, confidence_category
+from iftscope.probe.knowledge import ProbeConfig, choose_demos, confidence_category, probe
 from iftscope.probe.runner import run_probe
 from iftscope.types import Group, GroupItem, Question
 

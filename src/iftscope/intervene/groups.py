@@ -73,6 +73,7 @@ def candidate_pools(
     pairs = [(q, by_id[q.id]) for q in questions if q.id in by_id and _eligible(q)]
     if cfg.rule not in RULES:
         raise ValueError(f"intervene.rule: unknown rule {cfg.rule!r}; choose from {sorted(RULES)}")
+
     def harmonious(r: ProbeRecord) -> bool:
         return r.known if cfg.rule == "known" else r.correct and r.confidence > cfg.confidence
 

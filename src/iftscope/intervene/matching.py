@@ -83,9 +83,7 @@ def matched_sample(
     return out_h, out_i
 
 
-def match_report(
-    pools: dict[str, Sequence[Pair]], groups: dict[str, Sequence[float]]
-) -> dict[str, Any]:
+def match_report(pools: dict[str, Sequence[Pair]], groups: dict[str, Sequence[float]]) -> dict[str, Any]:
     """How alike H's and I's base confidences are: KS distance and quartiles of the candidate pools
     (what an unmatched draw approximates) and of the groups drawn."""
 
@@ -105,7 +103,9 @@ def _quartiles(values: Sequence[float]) -> list[float] | None:
     return [round(float(x), 4) for x in np.quantile(values, [0.25, 0.5, 0.75])] if len(values) else None
 
 
-def composition(group: Group, questions: dict[str, Question], records: dict[str, ProbeRecord]) -> dict[str, Any]:
+def composition(
+    group: Group, questions: dict[str, Question], records: dict[str, ProbeRecord]
+) -> dict[str, Any]:
     """A group's make-up: share of never-pretrained people (micro-world metadata `known`), shares
     of confidence categories, quartiles of the base model's confidence in its own prediction."""
     items = group.items

@@ -57,7 +57,10 @@ def describe(
 def _matching(questions, records, cfg: InterveneConfig, groups: Sequence[Group]) -> dict[str, Any]:
     """H's and I's base confidences, pools vs groups drawn (intervene.matching.match_report)."""
     by_name = {g.name: [it.base_confidence for it in g.items] for g in groups}
-    return {"matched": cfg.match_confidence, **match_report(candidate_pools(questions, records, cfg), by_name)}
+    return {
+        "matched": cfg.match_confidence,
+        **match_report(candidate_pools(questions, records, cfg), by_name),
+    }
 
 
 def _chat(render: RenderConfig, base_model, tokenizer):

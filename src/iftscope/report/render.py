@@ -151,9 +151,9 @@ def markdown(result: dict[str, Any], sets: list[str]) -> str:
         per = "; ".join(f"{k} {v['r']:.3f} (n {v['n']})" for k, v in pc["per_stratum"].items())
         lines += [
             "",
-            f"Consistency ({pc['x']} with the base) vs tuned QA accuracy within test sets: r = {pc['r']:.3f}, "
-            f"p = {pc['p_value']:.3g} (n = {pc['n']}; per set: {per}; the paper's pooled form: "
-            f"{pc['paper_spearman']:.3f}).",
+            f"Consistency ({pc['x']} with the base) vs tuned QA accuracy within test sets: "
+            f"r = {pc['r']:.3f}, p = {pc['p_value']:.3g} (n = {pc['n']}; per set: {per}; "
+            f"the paper's pooled form: {pc['paper_spearman']:.3f}).",
         ]
     if bw:
         r, p, n = bw["r"], bw["p_value"], bw["n"]

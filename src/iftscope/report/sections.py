@@ -54,7 +54,9 @@ def makeup_rows(result: dict[str, Any]) -> list[list[str]]:
         cats = ", ".join(f"{k} {v:.0%}" for k, v in (c.get("categories") or {}).items())
         quart = ", ".join(f"{x:.3f}" for x in c.get("confidence_quartiles") or [])
         share = c.get("never_pretrained_share")
-        rows.append([name, _num(c.get("size"), "{:.0f}"), "–" if share is None else f"{share:.0%}", cats, quart])
+        rows.append(
+            [name, _num(c.get("size"), "{:.0f}"), "–" if share is None else f"{share:.0%}", cats, quart]
+        )
     return rows
 
 
@@ -63,7 +65,11 @@ def matching_text(result: dict[str, Any]) -> str:
     m = result.get("matching")
     if not m or m.get("ks_before") is None:
         return ""
-    how = "matched (intervene.match_confidence)" if m["matched"] else "not matched (intervene.match_confidence off)"
+    how = (
+        "matched (intervene.match_confidence)"
+        if m["matched"]
+        else "not matched (intervene.match_confidence off)"
+    )
     q = m["quartiles_after"]
     return (
         f"H and I {how}: Kolmogorov-Smirnov distance of the base model's confidence {m['ks_before']:.3f} "

@@ -17,8 +17,8 @@ from iftscope.analyse.makeup import group_makeup
 from iftscope.analyse.tables import summarise_study
 from iftscope.outputs import seal
 from iftscope.runfolder import LARGE_BASE, Job, RunFolder
-from iftscope.stages.evaluate import PROBE, QA
 from iftscope.runs import atomic_write_json, atomic_write_text, read_json, read_jsonl
+from iftscope.stages.evaluate import PROBE, QA
 
 
 def analyse_stage(

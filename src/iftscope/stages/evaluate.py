@@ -110,7 +110,7 @@ def with_instrument(
 
     def extras(scorer: HFScorer, records: dict[str, list[ProbeRecord]]) -> dict[str, Any]:
         out: dict[str, Any] = {s: {"probe": other[s]} for s in records if s in other}
-        for s, rs in (records.items() if mixed_reference else ()):
+        for s, rs in records.items() if mixed_reference else ():
             mixed = set_metrics(rs, mixed_reference[s]).get("consistency")
             out.setdefault(s, {})["consistency_mixed"] = mixed
         return out

@@ -278,7 +278,10 @@ def _retention(scorer, probed: Path, held, cfg: StudyConfig) -> dict[str, float]
         return behaviour.retention(scorer, held, cfg.probe)
     rs = read_jsonl(probed)[: len(held)]
     n = max(len(rs), 1)
-    return {"retention_accuracy": sum(r["correct"] for r in rs) / n, "retention_known": sum(r["known"] for r in rs) / n}
+    return {
+        "retention_accuracy": sum(r["correct"] for r in rs) / n,
+        "retention_known": sum(r["known"] for r in rs) / n,
+    }
 
 
 _BASE_MODELS: dict[Any, Any] = {}
