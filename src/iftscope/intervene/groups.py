@@ -38,8 +38,8 @@ class InterveneConfig:
     # I-augmented: each I fact in this many wordings (1 + lexicon.AUGMENT_QUESTIONS; 0 or 1: no
     # such group); micro-world only
     augment: int = 0
-    rule: str = "confidence"  # how H and I are selected (RULES): one rule family and threshold, or the old
-    match_confidence: bool = False  # draw H and I with matched distributions of the base's confidence
+    rule: str = "confidence"  # H/I: confidence (right/wrong with confidence > threshold) or known (old H)
+    match_confidence: bool = False  # draw H and I with matched base-confidence distributions (stratified)
     match_bins: int = 20  # ... stratified over this many confidence bins (equal width in log-odds)
     categories: tuple[str, ...] = ()  # confidence categories (probe.knowledge) added as groups cat-<name>
 
