@@ -64,8 +64,8 @@ def make_record(
 ) -> ProbeRecord:
     """A ProbeRecord whose fields agree with its distribution, as one probe view would give them:
     prediction = argmax, correct, confidence, gold_prob; all mass on the options (gold_abs_prob =
-    gold_prob * option_mass); known by the default generative rule (gold_abs_prob >= 0.5); SliCK's
-    category from the one view. Any field can be overridden by keyword."""
+    gold_prob * option_mass); known by the default generative rule (gold_abs_prob >= 0.5); the
+    confidence category from the one view. Any field can be overridden by keyword."""
     dist = tuple(float(x) for x in distribution)
     pred = max(range(len(dist)), key=dist.__getitem__)
     correct = pred == gold
@@ -85,7 +85,9 @@ def make_record(
         "known": gold_abs >= 0.5,
         "view_accuracy": float(correct),
         "sampled_accuracy": dist[gold],  # one view sampled at temperature 1
-        "category": "HighlyKnown" if correct else ("WeaklyKnown" if dist[gold] >= 1 / 16 else "Unknown"),
+        "category": "AllViewsRight"
+        if correct
+        else ("GoldPlausible" if dist[gold] >= 1 / 16 else "GoldImplausible"),
         "format": "paper@1",
         "views": 1,
     }

@@ -4,7 +4,7 @@ import pytest
 from iftscope.intervene.render import RenderConfig, render_group
 from iftscope.models.scorer import ContinuationScore, LetterScores
 from iftscope.probe.formats import FORMATS, PromptFormat, get_format
-from iftscope.probe.knowledge import ProbeConfig, choose_demos, probe, slick_category
+from iftscope.probe.knowledge import ProbeConfig, choose_demos, confidence_category, probe
 from iftscope.probe.runner import run_probe
 from iftscope.types import Group, GroupItem, Question
 
@@ -95,10 +95,10 @@ def test_paper_prompt_text_and_letters():
     assert "Answer:B. opt11*" in get_format("paper-original").letter_prompt(q, q.choices, [d])
 
 
-def test_cloze_mode_and_slick_categories():
+def test_cloze_mode_and_confidence_categories():
     qs = questions(4)
     recs = list(probe(PositionBiasedScorer(), qs, qs, get_format("cloze"), ProbeConfig(shots=0)))
-    assert all(r.correct and r.category == "HighlyKnown" for r in recs)
+    assert all(r.correct and r.category == "AllViewsRight" for r in recs)
     # every option is one continuation: gold exp(-1), the other three exp(-3) each
     assert recs[0].option_mass == pytest.approx(np.exp(-1) + 3 * np.exp(-3))
     assert recs[0].gold_abs_prob == pytest.approx(np.exp(-1))
@@ -109,9 +109,9 @@ def test_cloze_mode_and_slick_categories():
         list(probe(PositionBiasedScorer(), qs, qs, get_format("cloze"), ProbeConfig(shots=0, known_rule="x")))
     with pytest.raises(ValueError, match="zero-shot"):
         list(probe(PositionBiasedScorer(), qs, qs, get_format("cloze"), ProbeConfig(shots=2)))
-    assert slick_category([True, False], 0.5, 1 / 16) == "MaybeKnown"
-    assert slick_category([False, False], 0.1, 1 / 16) == "WeaklyKnown"
-    assert slick_category([False], 0.01, 1 / 16) == "Unknown"
+    assert confidence_category([True, False], 0.5, 1 / 16) == "SomeViewsRight"
+    assert confidence_category([False, False], 0.1, 1 / 16) == "GoldPlausible"
+    assert confidence_category([False], 0.01, 1 / 16) == "GoldImplausible"
 
 
 def test_run_probe_writes_and_resumes(tmp_path):

@@ -10,7 +10,7 @@ from iftscope.study.recipe import RecipeError, load_recipe
 from iftscope.study.runner import Study
 
 SECTIONS = ("verdict", "headline", "consistency", "memorisation", "behaviour", "training", "coverage")
-SECTIONS += ("drilldown", "provenance")
+SECTIONS += ("drilldown", "provenance", "instruments", "makeup")
 
 TINY = [
     "name=tiny",
@@ -95,6 +95,7 @@ def test_study_end_to_end_and_resume(tmp_path, monkeypatch):
         assert len(values) == 2 and mem[key]["mean"] == pytest.approx(sum(values) / 2)
         assert all(abs(v * n - round(v * n)) < 1e-3 for v in values)
     assert (tmp_path / "a" / "recipe.yaml").exists() and (tmp_path / "a" / "analysis" / "runs.csv").exists()
+    _like_for_like(tmp_path / "a", result)
 
     # killed after a few models: the rerun completes with the uninterrupted run's results
     from iftscope.study import jobs
@@ -134,6 +135,34 @@ def test_study_end_to_end_and_resume(tmp_path, monkeypatch):
     other, _ = load_recipe(None, [*TINY, "train.steps=4"])
     with pytest.raises(ValueError, match="holds a run of another recipe"):
         Study(other, tmp_path / "a", progress=False).run()
+
+
+def _like_for_like(folder, result):
+    """Both instruments: each consistency recomputed from one instrument's records, base and tuned;
+    the decomposition adds up; the groups' make-up and the matching are reported."""
+    from iftscope.evaluate.qa import set_metrics
+    from iftscope.runfolder import Job, RunFolder
+    from iftscope.stages.evaluate import PROBE, QA, read_records
+
+    run, job = RunFolder(folder), Job(0, "I", "answer")
+    metrics = json.loads((run.eval(job) / "metrics.json").read_text())
+    for s in (s for s in metrics if not s.startswith("_")):
+        tuned_qa, tuned_probe = (read_records(run.eval_records(job, s, i)) for i in (None, PROBE))
+        qa = set_metrics(tuned_qa, read_records(run.eval_records("base", s, QA)))
+        probe = set_metrics(tuned_probe, read_records(run.eval_records("base", s)))
+        assert metrics[s]["consistency"] == pytest.approx(qa["consistency"], nan_ok=True)
+        assert metrics[s]["probe"]["consistency"] == pytest.approx(probe["consistency"], nan_ok=True)
+        assert metrics[s]["probe"]["accuracy"] == probe["accuracy"] != None  # noqa: E711
+        assert "consistency_mixed" in metrics[s]  # the paper's mixed comparison, under its own name
+    main_set = result["main_set"]
+    dec = result["decomposition"]["I/answer"][main_set]
+    parts = zip(dec["knowledge_change"]["values"], dec["pathway_change"]["values"], strict=True)
+    assert dec["qa_change"]["values"] == pytest.approx([k + p for k, p in parts])
+    tuned_qa = result["table"]["I/answer"][main_set]["accuracy"]["mean"]
+    assert dec["qa_change"]["mean"] == pytest.approx(tuned_qa - result["base_qa"][main_set]["accuracy"])
+    assert result["composition"]["I"]["size"] == 4 and "never_pretrained_share" in result["composition"]["I"]
+    assert result["matching"]["matched"]  # the default study matches H and I in confidence
+    assert result["curves"]["H/answer"]["steps"] == [1, 2, 3]
 
 
 def test_run_command_writes_the_report(tmp_path, capsys):

@@ -53,11 +53,13 @@ def test_damaged_outputs_are_reported_and_recomputed(clean, tmp_path, capsys):
     recomputed = sorted(
         line.split(" is ")[0].split(str(run))[1] for line in said.splitlines() if "recomputing" in line
     )
-    # just the damaged stages, and the evaluation of the retrained model (stale: its input changed)
+    # just the damaged stages, and the evaluation of the retrained model (stale: its input changed),
+    # with its reading by the base's probe (eval/<job>/probe: stale too, then its parent follows)
     assert recomputed == [
         "/eval/H/answer/s0",
         "/eval/I/answer/s0",
         "/eval/S/answer/s0",
+        "/eval/S/answer/s0/probe",
         "/train/S/answer/s0",
     ], said
     assert {p: p.read_bytes() for p in intact} == intact  # an intact job is left as it was

@@ -7,6 +7,7 @@
     groups/s<seed>/                   IFT groups and SFT examples per seed
     train/<group>/<style>/s<seed>/    adapter (or weights), train.json, launch.log
     eval/base/, eval/<job>/           records-<set>.jsonl and metrics.json per model
+    eval/base/qa/, eval/<job>/probe/  the same, read with the other instrument (like for like)
     analysis/                         runs.csv, summary.json
     report/                           report.html, summary.md
     .lock, .lock.holder               held by the process working in the folder (host, pid)
@@ -148,15 +149,18 @@ class RunFolder:
     def train_done(self, job: Job) -> bool:
         return (self.train(job) / "train.json").exists()
 
-    def eval(self, name: str | Job) -> Path:
-        """`eval/base` for the base model, `eval/<group>/<style>/s<seed>` for a tuned one."""
-        return self.root / "eval" / (name.key if isinstance(name, Job) else name)
+    def eval(self, name: str | Job, instrument: str | None = None) -> Path:
+        """`eval/base` for the base model, `eval/<group>/<style>/s<seed>` for a tuned one; with
+        `instrument` the same model read with the other instrument: `eval/base/qa` (the base in the
+        tuned models' QA format), `eval/<job>/probe` (a tuned model read as the probe reads the base)."""
+        folder = self.root / "eval" / (name.key if isinstance(name, Job) else name)
+        return folder / instrument if instrument else folder
 
-    def eval_done(self, name: str | Job) -> bool:
-        return (self.eval(name) / "metrics.json").exists()
+    def eval_done(self, name: str | Job, instrument: str | None = None) -> bool:
+        return (self.eval(name, instrument) / "metrics.json").exists()
 
-    def eval_records(self, name: str | Job, test_set: str) -> Path:
-        return self.eval(name) / f"records-{test_set}.jsonl"
+    def eval_records(self, name: str | Job, test_set: str, instrument: str | None = None) -> Path:
+        return self.eval(name, instrument) / f"records-{test_set}.jsonl"
 
     @property
     def analysis(self) -> Path:

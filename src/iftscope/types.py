@@ -85,8 +85,8 @@ class ProbeRecord:
     gold_abs_prob: float
     known: bool
     view_accuracy: float  # fraction of views whose own argmax was the gold option
-    sampled_accuracy: float  # mean P(correct) when sampling each view at the probe's temperature
-    category: str  # SliCK: HighlyKnown / MaybeKnown / WeaklyKnown / Unknown
+    sampled_accuracy: float  # mean P(gold) of each view's options tempered at `temperature` (not sampled)
+    category: str  # confidence category (probe.knowledge.CONFIDENCE_CATEGORIES; not SliCK's)
     format: str
     views: int
 

@@ -21,6 +21,7 @@ from iftscope.analyse.inference import (
     parse_contrast,
     slope_over_seeds,
 )
+from iftscope.analyse.instruments import INSTRUMENT_KEYS, curves, decomposition, instrument_columns
 from iftscope.analyse.stats import mean_ci
 
 CONSISTENCY_KEYS = ("argmax_agreement", "kappa", "spearman", "kl_base_tuned", "kl_tuned_base", "cosine")
@@ -48,10 +49,11 @@ def tidy_rows(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         for s, m in r["metrics"].items():
             if s.startswith("_"):
                 continue
-            c = m.get("consistency", {})
+            c, p = m.get("consistency", {}), m.get("probe", {})
             rows.append(
                 {"group": r["group"], "style": r["style"], "seed": r["seed"], "set": s, "n": m["n"],
-                 "accuracy": m["accuracy"], **{k: c.get(k) for k in CONSISTENCY_KEYS}, **_generation(m)}
+                 "accuracy": m["accuracy"], **{k: c.get(k) for k in CONSISTENCY_KEYS}, **_generation(m),
+                 **instrument_columns(p, m.get("consistency_mixed"))}
             )  # fmt: skip
     return rows
 
@@ -138,7 +140,7 @@ def headline(rows: Sequence[dict[str, Any]], base: dict[str, Any]) -> dict[str, 
             if not rs:
                 continue
             cell[s] = {"accuracy": mean_ci([r["accuracy"] for r in rs]), "seeds": [r["seed"] for r in rs]}
-            for k in CONSISTENCY_KEYS + GENERATION_KEYS:
+            for k in CONSISTENCY_KEYS + GENERATION_KEYS + INSTRUMENT_KEYS:
                 vals = [r[k] for r in rs if r[k] is not None and np.isfinite(r[k])]
                 cell[s][k] = float(np.mean(vals)) if vals else None
         table[f"{key[0]}/{key[1]}"] = cell
@@ -227,12 +229,14 @@ def correlation(rows: Sequence[dict[str, Any]], base: dict[str, Any]) -> dict[st
     each set, permutations within each set and seed: analyse.correlation), with each set's own
     correlation; the paper's pooled partial correlation on base accuracy as a labelled comparison
     (`paper_spearman`, `pooled`), which cannot remove set differences. None below 4 usable rows."""
-    usable = [r for r in rows if r["spearman"] is not None and np.isfinite(r["spearman"])]
+    # knowledge consistency like for like: base and tuned read by the same probe, where measured
+    key = "probe_spearman" if any(r.get("probe_spearman") is not None for r in rows) else "spearman"
+    usable = [r for r in rows if r.get(key) is not None and np.isfinite(r[key])]
     if len(usable) < 4:
         return None
-    out = correlation_from_rows(usable, block="seed", n_perm=5000)
+    out = correlation_from_rows(usable, x=key, block="seed", n_perm=5000)  # `x` names the instrument
     paper = paper_partial_spearman(
-        [r["spearman"] for r in usable], [r["accuracy"] for r in usable],
+        [r[key] for r in usable], [r["accuracy"] for r in usable],
         [base[r["set"]]["accuracy"] for r in usable], n_perm=5000,
     )  # fmt: skip
     pooled = {"r": paper["r_pearson_residuals"], "p_value": paper["p_value"], "method": paper["method"]}
@@ -253,8 +257,10 @@ def summarise_study(
     style: str,
     contrasts: ContrastsConfig | None = None,
     base_wrong: Sequence[dict[str, Any]] = (),
+    base_qa: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """(the study's results, the tidy rows) from every run's metrics and the base model's;
+    """(the study's results, the tidy rows) from every run's metrics and the base model's (read by
+    its probe; `base_qa`: read in the tuned models' QA format, when it was);
     `base_wrong`: analyse.correlation.base_wrong_rows of every run and set."""
     contrasts = contrasts or ContrastsConfig()
     rows = tidy_rows(runs)
@@ -277,5 +283,9 @@ def summarise_study(
         "training": {f"{r['group']}/{r['style']}/s{r['seed']}": r["train"] for r in runs},
         "base": base,
         "acquisition": acquired,
+        "curves": curves(runs, main_set),
     }
+    if base_qa:
+        result["base_qa"] = base_qa
+        result["decomposition"] = decomposition(rows, base, base_qa)
     return result, rows

@@ -19,6 +19,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from iftscope.intervene.matching import matched_capacity, matched_sample
 from iftscope.types import Group, GroupItem, ProbeRecord, Question
 
 
@@ -37,6 +38,18 @@ class InterveneConfig:
     # I-augmented: each I fact in this many wordings (1 + lexicon.AUGMENT_QUESTIONS; 0 or 1: no
     # such group); micro-world only
     augment: int = 0
+    rule: str = "confidence"  # H/I: confidence (right/wrong with confidence > threshold) or known (old H)
+    match_confidence: bool = False  # draw H and I with matched base-confidence distributions (stratified)
+    match_bins: int = 20  # ... stratified over this many confidence bins (equal width in log-odds)
+    categories: tuple[str, ...] = ()  # confidence categories (probe.knowledge) added as groups cat-<name>
+
+
+RULES = {
+    "confidence": "H: the base model's prediction is right with confidence > intervene.confidence; I: it "
+    "is wrong with confidence > intervene.confidence (one rule family, one threshold)",
+    "known": "H: known by the probe's known_rule and threshold (e.g. P(gold) >= 0.5 over the whole "
+    "vocabulary); I: wrong with confidence > intervene.confidence (the rule before issue 15)",
+}
 
 
 def _eligible(q: Question) -> bool:
@@ -58,10 +71,17 @@ def candidate_pools(
     """Per group, the (question, probe record) pairs that may go into it."""
     by_id = {r.question_id: r for r in records}
     pairs = [(q, by_id[q.id]) for q in questions if q.id in by_id and _eligible(q)]
+    if cfg.rule not in RULES:
+        raise ValueError(f"intervene.rule: unknown rule {cfg.rule!r}; choose from {sorted(RULES)}")
+
+    def harmonious(r: ProbeRecord) -> bool:
+        return r.known if cfg.rule == "known" else r.correct and r.confidence > cfg.confidence
+
     pools = {
-        "H": [(q, r) for q, r in pairs if r.known],
+        "H": [(q, r) for q, r in pairs if harmonious(r)],
         "I": [(q, r) for q, r in pairs if r.confidently_wrong(cfg.confidence)],
     }
+    pools |= {f"cat-{c}": [(q, r) for q, r in pairs if r.category == c] for c in cfg.categories}
     if cfg.micro_world and any("known" in q.metadata for q, _ in pairs):
         pools["unknown-gold"] = [(q, r) for q, r in pairs if not q.metadata["known"]]
         pools["counterfactual"] = [(q, r) for q, r in pairs if q.metadata["known"] and r.known]
@@ -75,7 +95,12 @@ def build_groups(
     pools = candidate_pools(questions, records, cfg)
     size = _group_size(pools, cfg.size)
     rng = random.Random(f"groups-{cfg.seed}")
+    if cfg.match_confidence:
+        size = min(size, matched_capacity(pools["H"], pools["I"], cfg.match_bins, cfg.size))
     chosen = {name: rng.sample(pool, size) for name, pool in sorted(pools.items())}
+    if cfg.match_confidence:
+        match_rng = random.Random(f"match-{cfg.seed}")
+        chosen["H"], chosen["I"] = matched_sample(pools["H"], pools["I"], size, cfg.match_bins, match_rng)
     i_items = _gold(chosen["I"])
     groups = [
         Group("H", "known to the base model; gold targets", _gold(chosen["H"])),
@@ -100,6 +125,10 @@ def build_groups(
         groups += _micro_world_groups(chosen, cfg.seed)
         if cfg.augment > 1:
             groups.append(_augmented(i_items, cfg.augment))
+    groups += [
+        Group(f"cat-{c}", f"confidence category {c}; gold targets", _gold(chosen[f"cat-{c}"]))
+        for c in cfg.categories
+    ]
     return groups
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 from statistics import mean
 from typing import Any
 
-from iftscope.intervene.groups import InterveneConfig, build_groups
+from iftscope.intervene.groups import InterveneConfig, build_groups, candidate_pools
+from iftscope.intervene.matching import composition, match_report
 from iftscope.intervene.render import RenderConfig, render_group
 from iftscope.runs import atomic_dir, atomic_write_json, read_jsonl
 from iftscope.types import Group, ProbeRecord, Question, SFTExample
@@ -34,8 +35,12 @@ def read_examples(path: str | Path, style: str | None = None) -> list[SFTExample
     return [r for r in rows if style is None or r.style == style]
 
 
-def describe(groups: Sequence[Group], examples: dict[str, list[SFTExample]]) -> dict[str, Any]:
-    """What each group is made of: size, target kinds, the base model's confidence, letters."""
+def describe(
+    groups: Sequence[Group], examples: dict[str, list[SFTExample]], questions=(), records=()
+) -> dict[str, Any]:
+    """What each group is made of: size, target kinds, the base model's confidence, letters, and
+    (with the questions and probe records) its composition (intervene.matching.composition)."""
+    by_q, by_r = {q.id: q for q in questions}, {r.question_id: r for r in records}
     out = {}
     for g in groups:
         out[g.name] = {
@@ -44,8 +49,18 @@ def describe(groups: Sequence[Group], examples: dict[str, list[SFTExample]]) -> 
             "kinds": dict(Counter(it.kind for it in g.items)),
             "mean_base_confidence": round(mean(it.base_confidence for it in g.items), 4),
             "target_letters": dict(Counter(e.target_letter for e in examples[g.name] if e.target_letter)),
+            "composition": composition(g, by_q, by_r),
         }
     return out
+
+
+def _matching(questions, records, cfg: InterveneConfig, groups: Sequence[Group]) -> dict[str, Any]:
+    """H's and I's base confidences, pools vs groups drawn (intervene.matching.match_report)."""
+    by_name = {g.name: [it.base_confidence for it in g.items] for g in groups}
+    return {
+        "matched": cfg.match_confidence,
+        **match_report(candidate_pools(questions, records, cfg), by_name),
+    }
 
 
 def _chat(render: RenderConfig, base_model, tokenizer):
@@ -102,7 +117,8 @@ def run_intervene(
     summary = {
         "intervene": asdict(cfg),
         "render": asdict(render),
-        "groups": describe(groups, examples),
+        "groups": describe(groups, examples, questions, records),
+        "matching": _matching(questions, records, cfg, groups),
     }
     with atomic_dir(out) as tmp:
         (tmp / "examples").mkdir()

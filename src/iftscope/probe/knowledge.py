@@ -24,8 +24,8 @@ class ProbeConfig:
     demos: str = "shared"  # shared (one seeded set, encoded once), per-question, first (the pool's first k)
     permutations: int = 1  # cyclic option rotations averaged (cancels position bias); 1 = off
     normalise: str = "sum"  # continuation mode: "sum" (acc), "char" (acc_norm) or "token"
-    temperature: float = 0.5  # SliCK's sampling temperature for WeaklyKnown
-    weak_threshold: float = 1 / 16  # P(correct) when sampling, at or above which a miss is WeaklyKnown
+    temperature: float = 0.5  # tempering of the option distribution for GoldPlausible (not sampled)
+    weak_threshold: float = 1 / 16  # tempered P(gold), at or above which a miss is GoldPlausible
     known_rule: str = "generative"  # when a question counts as known (probe.knowledge.KNOWN_RULES)
     known_threshold: float = 0.5  # the known rule's threshold
     seed: int = 0  # seeds the demonstrations drawn
@@ -106,12 +106,27 @@ def letter_token_ids(scorer: Scorer, fmt: PromptFormat, n_options: int) -> list[
         raise ValueError(f"format {fmt.id} cannot be scored with this tokenizer: {e}{advice}") from e
 
 
-def slick_category(view_correct: Sequence[bool], sampled: float, weak_threshold: float) -> str:
+# Confidence categories from the probe's option distributions. They are modelled on SliCK's
+# (Gekhman et al. 2024) but are NOT SliCK: SliCK samples free generations (greedy and T = 0.5) over
+# several demonstration sets; here the "sampled" probability is an analytic tempered softmax over the
+# options (ProbeRecord.sampled_accuracy), so they are named for what they measure.
+CONFIDENCE_CATEGORIES = {
+    "AllViewsRight": "every view's most probable option is the gold one",
+    "SomeViewsRight": "some views' most probable option is the gold one, not all",
+    "GoldPlausible": "no view right, but the option distribution tempered at `temperature` gives the "
+    "gold option at least `weak_threshold`",
+    "GoldImplausible": "no view right and the tempered gold probability below `weak_threshold`",
+}
+
+
+def confidence_category(view_correct: Sequence[bool], tempered: float, weak_threshold: float) -> str:
+    """One question's confidence category (CONFIDENCE_CATEGORIES) from its views and the tempered
+    probability of the gold option."""
     if all(view_correct):
-        return "HighlyKnown"
+        return "AllViewsRight"
     if any(view_correct):
-        return "MaybeKnown"
-    return "WeaklyKnown" if sampled >= weak_threshold else "Unknown"
+        return "SomeViewsRight"
+    return "GoldPlausible" if tempered >= weak_threshold else "GoldImplausible"
 
 
 def probe_views(fmt: PromptFormat, batch: Sequence[Question], cfg: ProbeConfig) -> list[tuple[int, int]]:
@@ -218,7 +233,7 @@ def record_from_views(
         known=is_known(cfg.known_rule, correct, confidence, gold_abs, cfg.known_threshold),
         view_accuracy=sum(view_correct) / len(view_correct),
         sampled_accuracy=sampled,
-        category=slick_category(view_correct, sampled, cfg.weak_threshold),
+        category=confidence_category(view_correct, sampled, cfg.weak_threshold),
         format=fmt.id,
         views=len(view_dists),
     )

@@ -63,16 +63,17 @@ def accuracy_bars(result: dict[str, Any]) -> str:
 def consistency_scatter(result: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     """Consistency with the base model (Spearman) vs tuned accuracy, one point per run and set."""
     fig, ax = plt.subplots(figsize=(5.2, 3.8))
-    for s in sorted({r["set"] for r in rows}):
-        rs = [r for r in rows if r["set"] == s and r["spearman"] is not None]
-        ax.scatter([r["spearman"] for r in rs], [r["accuracy"] for r in rs], label=s, s=18, alpha=0.8)
     pc = result.get("partial_correlation")
+    x = (pc or {}).get("x", "spearman")  # the instrument the correlation used (probe vs probe, if read)
+    for s in sorted({r["set"] for r in rows}):
+        rs = [r for r in rows if r["set"] == s and r.get(x) is not None]
+        ax.scatter([r[x] for r in rs], [r["accuracy"] for r in rs], label=s, s=18, alpha=0.8)
     title = "consistency vs accuracy"
     if pc and pc.get("r") == pc.get("r"):
         title += f"\nr within test sets = {pc['r']:.2f}, p = {pc['p_value']:.3g}"
     ax.set_title(title, fontsize=9)
-    ax.set_xlabel("Spearman(base, tuned) option distributions")
-    ax.set_ylabel("tuned accuracy")
+    ax.set_xlabel(f"{x}: Spearman(base, tuned) option distributions")
+    ax.set_ylabel("tuned QA accuracy")
     ax.legend(fontsize=7)
     return _png(fig)
 

@@ -11,7 +11,7 @@ import jinja2
 
 from iftscope.analyse.acquisition import acquisition_markdown
 from iftscope.analyse.consistency import kl
-from iftscope.report import figures
+from iftscope.report import figures, sections
 from iftscope.runfolder import RunFolder
 from iftscope.runs import atomic_write_text, read_json, read_jsonl
 from iftscope.types import LETTERS
@@ -89,6 +89,12 @@ def write_report(run: RunFolder | str | Path) -> dict[str, Path]:
             "dose": figures.dose_response(result),
         },
         "drilldown": drilldown(run, result),
+        "instrument_head": sections.INSTRUMENT_HEAD,
+        "instrument_rows": sections.instrument_rows(result),
+        "makeup_head": sections.MAKEUP_HEAD,
+        "makeup_rows": sections.makeup_rows(result),
+        "matching_text": sections.matching_text(result),
+        "curve_table": sections.curve_table(result),
         "manifest": read_json(run.manifest),
         "recipe": run.recipe.read_text(encoding="utf-8"),
     }
@@ -126,6 +132,7 @@ def markdown(result: dict[str, Any], sets: list[str]) -> str:
         lines.append(
             f"| {k} | " + " | ".join(_fmt_acc(table[k].get(s, {}).get("accuracy")) for s in sets) + " |"
         )
+    lines += sections.markdown_sections(result)
     lines += ["", "## Group contrasts (within seeds, inferred over seeds; secondaries Holm-adjusted)", ""]
     lines += ["| role | set | style | contrast | seeds | difference | 95% CI | p | Holm p |"]
     lines += ["| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -144,9 +151,9 @@ def markdown(result: dict[str, Any], sets: list[str]) -> str:
         per = "; ".join(f"{k} {v['r']:.3f} (n {v['n']})" for k, v in pc["per_stratum"].items())
         lines += [
             "",
-            f"Consistency (Spearman with the base) vs tuned accuracy within test sets: r = {pc['r']:.3f}, "
-            f"p = {pc['p_value']:.3g} (n = {pc['n']}; per set: {per}; the paper's pooled form: "
-            f"{pc['paper_spearman']:.3f}).",
+            f"Consistency ({pc['x']} with the base) vs tuned QA accuracy within test sets: "
+            f"r = {pc['r']:.3f}, p = {pc['p_value']:.3g} (n = {pc['n']}; per set: {per}; "
+            f"the paper's pooled form: {pc['paper_spearman']:.3f}).",
         ]
     if bw:
         r, p, n = bw["r"], bw["p_value"], bw["n"]

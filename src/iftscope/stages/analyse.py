@@ -13,10 +13,12 @@ import numpy as np
 
 from iftscope.analyse.correlation import base_wrong_rows
 from iftscope.analyse.inference import ContrastsConfig
+from iftscope.analyse.makeup import group_makeup
 from iftscope.analyse.tables import summarise_study
 from iftscope.outputs import seal
 from iftscope.runfolder import LARGE_BASE, Job, RunFolder
 from iftscope.runs import atomic_write_json, atomic_write_text, read_json, read_jsonl
+from iftscope.stages.evaluate import PROBE, QA
 
 
 def analyse_stage(
@@ -41,10 +43,17 @@ def analyse_stage(
         rows = by_key.get((key, test_set))
         return None if rows is None else {r["question_id"]: r["correct"] for r in rows}
 
-    wrong = base_wrong_rows({s: read_jsonl(run.eval_records("base", s)) for s in base}, tuned)
-    result, rows = summarise_study(runs, base, correct, style, contrasts, wrong)
+    # like for like: the base's probe records against each tuned model's, read by the same probe
+    # (the QA records where a run has no probe reading, e.g. a folder from before both instruments)
+    probed = _records(run, runs, base, PROBE) or tuned
+    wrong = base_wrong_rows({s: read_jsonl(run.eval_records("base", s)) for s in base}, probed)
+    base_qa = read_json(run.eval("base", QA) / "metrics.json") if run.eval_done("base", QA) else None
+    result, rows = summarise_study(runs, base, correct, style, contrasts, wrong, base_qa)
+    seeds = sorted({r["seed"] for r in runs})
+    groups = {s: read_json(run.groups(s) / "summary.json") for s in seeds if run.groups_done(s)}
     result = {
         **result,
+        **group_makeup(groups),
         "conditions": _conditions(run, runs),
         "probe": read_json(run.probe / "summary.json"),
         **provenance(),
@@ -83,14 +92,17 @@ def _conditions(run: RunFolder, runs: Sequence[dict[str, Any]]) -> dict[str, Any
     return out
 
 
-def _records(run: RunFolder, runs: Sequence[dict[str, Any]], sets) -> list[dict[str, Any]]:
-    """Every job's records per test set, as analyse.correlation.base_wrong_rows takes them."""
+def _records(
+    run: RunFolder, runs: Sequence[dict[str, Any]], sets, instrument: str | None = None
+) -> list[dict[str, Any]]:
+    """Every job's records per test set (in QA, or read with `instrument`), as
+    analyse.correlation.base_wrong_rows takes them."""
     out = []
     for r in runs:
         job = Job(r["seed"], r["group"], r["style"])
         for s in sets:
-            if run.eval_records(job, s).exists():
-                records = read_jsonl(run.eval_records(job, s))
+            if run.eval_records(job, s, instrument).exists():
+                records = read_jsonl(run.eval_records(job, s, instrument))
                 out.append(
                     {"group": job.group, "style": job.style, "seed": job.seed, "set": s, "records": records}
                 )

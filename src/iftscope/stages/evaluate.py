@@ -3,7 +3,9 @@ model's records), and optional extras; writes records-<set>.jsonl and metrics.js
 
 `iftscope evaluate` and the study both come through here. The base model is read as the probe
 reads it; tuned models zero-shot in the format they were trained with (the study decides which
-ProbeConfig each gets).
+ProbeConfig each gets). In a study every model is also read with the other instrument (the base in
+the tuned models' QA format, each tuned model as the probe reads the base: folders `QA` and `PROBE`
+under its eval folder), so consistency compares like with like (`with_instrument`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from iftscope.probe.knowledge import ProbeConfig
 from iftscope.runs import atomic_write_json, atomic_write_jsonl, read_json, read_jsonl
 from iftscope.stages.model import ModelSpec
 from iftscope.types import ProbeRecord, Question
+
+QA, PROBE = "qa", "probe"  # the other instrument's subfolder: the base in QA format, a tuned model probed
 
 # extras(scorer, records per set) -> metrics to merge in (e.g. `_memorisation`, a set's `generation`)
 Extras = Callable[[HFScorer, dict[str, list[ProbeRecord]]], dict[str, Any]]
@@ -94,3 +98,37 @@ def _lm_eval_stage(model, sets, cfg, out: Path, pool, reference, batch_size: int
     atomic_write_json(out / "metrics.json", metrics)
     seal(out, inputs)
     return read_json(out / "metrics.json")
+
+
+def with_instrument(
+    other: dict[str, Any], mixed_reference: dict[str, list[ProbeRecord]] | None = None
+) -> Extras:
+    """Extras that store a tuned model's reading with the base model's instrument (`other`: the
+    probe-instrument metrics per set, consistency probe-vs-probe) beside its QA reading, as
+    `<set>.probe`; with `mixed_reference` (the base's probe records) also `<set>.consistency_mixed`:
+    the paper's mixed comparison (base by its probe vs tuned in QA format), kept labelled."""
+
+    def extras(scorer: HFScorer, records: dict[str, list[ProbeRecord]]) -> dict[str, Any]:
+        out: dict[str, Any] = {s: {"probe": other[s]} for s in records if s in other}
+        for s, rs in records.items() if mixed_reference else ():
+            mixed = set_metrics(rs, mixed_reference[s]).get("consistency")
+            out.setdefault(s, {})["consistency_mixed"] = mixed
+        return out
+
+    return extras
+
+
+def chain(*parts: Extras | None) -> Extras:
+    """Several extras as one (later keys of one set update earlier ones)."""
+
+    def extras(scorer: HFScorer, records: dict[str, list[ProbeRecord]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for part in parts:
+            for key, value in (part(scorer, records) if part else {}).items():
+                if isinstance(value, dict) and isinstance(out.get(key), dict):
+                    out[key] = {**out[key], **value}
+                else:
+                    out[key] = value
+        return out
+
+    return extras

@@ -15,8 +15,8 @@ from tqdm.auto import tqdm
 from iftscope.probe.formats import get_format
 from iftscope.probe.knowledge import ProbeConfig
 from iftscope.runfolder import Job, RunFolder
-from iftscope.runs import read_json
-from iftscope.stages.evaluate import Extras, evaluate_stage, read_reference
+from iftscope.runs import read_json, read_jsonl
+from iftscope.stages.evaluate import PROBE, QA, Extras, chain, evaluate_stage, read_reference, with_instrument
 from iftscope.stages.train import Curve, train_stage
 from iftscope.study.config import StudyConfig
 from iftscope.study.inputs import StudyInputs, prepare_inputs
@@ -190,15 +190,31 @@ def train_job(cfg: StudyConfig, run: RunFolder, inputs: StudyInputs, job: Job, k
 def evaluate_job(
     cfg: StudyConfig, run: RunFolder, inputs: StudyInputs, job: Job, loaded=None
 ) -> dict[str, Any]:
-    """A tuned model zero-shot, as it was trained, on every test set; consistency with the base.
-    `loaded`: (model, tokenizer) when the job's model is still in memory (else read from its folder)."""
-    return evaluate_stage(
-        inputs.base.tuned(run.train(job) / "model"), inputs.sets,
-        ProbeConfig(format=cfg.tuned_format, shots=0, seed=cfg.probe.seed), run.eval(job),
-        pool=inputs.pool, reference=read_reference(run.eval("base"), list(inputs.sets)),
-        extras=job_extras(cfg, run, inputs, job), batch_size=cfg.eval_batch_size, loaded=loaded,
-        inputs=run.eval_stage(job).inputs,
+    """A tuned model on every test set with both instruments: as the probe reads the base model
+    (eval/<job>/probe, consistency with the base's probe records) and zero-shot as it was trained
+    (consistency with the base read in that same QA format); the first is stored in the second's
+    metrics as `<set>.probe`. `loaded`: (model, tokenizer) when the job's model is still in memory
+    (else read from its folder, once for both)."""
+    tuned, sets = inputs.base.tuned(run.train(job) / "model"), list(inputs.sets)
+    if loaded is None and not run.eval_done(job):
+        loaded = tuned.load()
+    base_probe = read_reference(run.eval("base"), sets)
+    sealed = run.eval_stage(job).inputs
+    probed = evaluate_stage(
+        tuned, inputs.sets, cfg.probe, run.eval(job, PROBE), pool=inputs.pool, reference=base_probe,
+        batch_size=cfg.eval_batch_size, loaded=loaded, inputs=sealed,
     )  # fmt: skip
+    extras = chain(with_instrument(probed, base_probe), job_extras(cfg, run, inputs, job))
+    return evaluate_stage(
+        tuned, inputs.sets, qa_config(cfg), run.eval(job), pool=inputs.pool,
+        reference=read_reference(run.eval("base", QA), sets), extras=extras,
+        batch_size=cfg.eval_batch_size, loaded=loaded, inputs=sealed,
+    )  # fmt: skip
+
+
+def qa_config(cfg: StudyConfig) -> ProbeConfig:
+    """How tuned models are read in QA: zero-shot in the format they were trained with."""
+    return ProbeConfig(format=cfg.tuned_format, shots=0, seed=cfg.probe.seed)
 
 
 def job_extras(cfg: StudyConfig, run: RunFolder, inputs: StudyInputs, job: Job) -> Extras:
@@ -227,7 +243,7 @@ def job_extras(cfg: StudyConfig, run: RunFolder, inputs: StudyInputs, job: Job) 
             scorer, trained, [it["gold"] for it in items], inputs.pool, cfg.tuned_format
         )
         if get_format(cfg.probe.format).own_statements:  # biographies, read as the base probe reads them
-            mem.update(behaviour.retention(scorer, inputs.sets[main][:200], cfg.probe))
+            mem.update(_retention(scorer, run.eval_records(job, main, PROBE), inputs.sets[main][:200], cfg))
         out["_memorisation"] = mem
         if inputs.truth_dir is not None:  # micro-world: the taught facts asked differently
             out["_acquisition"] = _acquisition(cfg, inputs, items, scorer)
@@ -251,6 +267,21 @@ def _acquisition(cfg: StudyConfig, inputs: StudyInputs, items: list[dict], score
     base = sum(it["base_prediction"] == it["target"] for it in items) / len(items)
     scored = score_acquisition(scorer, sets, inputs.pool, cfg.tuned_format, cfg.probe)
     return {name: {**m, "base_agreement": round(base, 6)} for name, m in scored.items()}
+
+
+def _retention(scorer, probed: Path, held, cfg: StudyConfig) -> dict[str, float]:
+    """Retained biographies: from the probe instrument's records of the same questions when it is
+    the cloze probe (no second pass), else read again."""
+    from iftscope.evaluate import behaviour
+
+    if cfg.probe.format != "cloze" or not probed.exists():
+        return behaviour.retention(scorer, held, cfg.probe)
+    rs = read_jsonl(probed)[: len(held)]
+    n = max(len(rs), 1)
+    return {
+        "retention_accuracy": sum(r["correct"] for r in rs) / n,
+        "retention_known": sum(r["known"] for r in rs) / n,
+    }
 
 
 _BASE_MODELS: dict[Any, Any] = {}

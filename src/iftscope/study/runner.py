@@ -22,13 +22,13 @@ from iftscope.intervene.stage import read_probe_records
 from iftscope.outputs import check, read_sealed
 from iftscope.runfolder import Job, RunFolder
 from iftscope.stages.analyse import analyse_stage
-from iftscope.stages.evaluate import evaluate_stage
+from iftscope.stages.evaluate import QA, evaluate_stage
 from iftscope.stages.intervene import intervene_stage
 from iftscope.stages.probe import probe_stage
 from iftscope.study.conditions import intervene_config, run_after
 from iftscope.study.config import StudyConfig
 from iftscope.study.inputs import StudyInputs, prepare_inputs
-from iftscope.study.jobs import run_jobs
+from iftscope.study.jobs import qa_config, run_jobs
 from iftscope.study.manifest import write_manifest
 from iftscope.study.shared import shared_plan
 
@@ -122,11 +122,19 @@ class Study:
 
     def evaluate_base(self, inputs: StudyInputs) -> dict[str, Any]:
         """The base model on every test set, read as the probe reads it (it has learned no QA
-        format: cloze statements on the micro-world, k-shot on real data)."""
+        format: cloze statements on the micro-world, k-shot on real data), and also in the tuned
+        models' QA format (eval/base/qa), so that QA consistency compares like with like."""
+        run, cfg = self.run_dir, self.cfg
+        loaded = None if run.eval_done("base") and run.eval_done("base", QA) else inputs.base.load()
+        sealed = run.eval_stage("base").inputs
+        native = cfg.probe.backend != "lm-eval"  # the probe through lm-eval loads the model itself
+        evaluate_stage(
+            inputs.base, inputs.sets, qa_config(cfg), run.eval("base", QA), pool=inputs.pool,
+            batch_size=cfg.eval_batch_size, loaded=loaded, inputs=sealed,
+        )  # fmt: skip
         return evaluate_stage(
-            inputs.base, inputs.sets, self.cfg.probe, self.run_dir.eval("base"),
-            pool=inputs.pool, batch_size=self.cfg.eval_batch_size,
-            inputs=self.run_dir.eval_stage("base").inputs,
+            inputs.base, inputs.sets, cfg.probe, run.eval("base"), pool=inputs.pool,
+            batch_size=cfg.eval_batch_size, loaded=loaded if native else None, inputs=sealed,
         )  # fmt: skip
 
     def groups(self, inputs: StudyInputs, records, seed: int) -> list[Job]:

@@ -59,6 +59,7 @@ def _study(cfg: StudyConfig, say) -> None:
 
     known = set(FIXED_GROUPS) | {f"mix-{r:g}" for r in cfg.intervene.mixtures} | condition_groups(cfg)
     known |= {"I-augmented"} if cfg.intervene.augment > 1 else set()
+    known |= {f"cat-{c}" for c in cfg.intervene.categories}
     for key in ("groups", "skip_groups"):
         for g in getattr(cfg, key):
             _need(g in known, say, f"{key}: unknown group {g!r} (groups: {', '.join(sorted(known))})")
@@ -107,6 +108,14 @@ def _intervene(cfg: StudyConfig, say) -> None:
     n, temp = iv.explanation_tokens, iv.explanation_temperature
     _need(n >= 1, say, f"intervene.explanation_tokens: {n} (must be >= 1)")
     _need(temp > 0, say, f"intervene.explanation_temperature: {temp} (must be > 0)")
+    from iftscope.intervene.groups import RULES
+    from iftscope.probe.knowledge import CONFIDENCE_CATEGORIES
+
+    _need(iv.rule in RULES, say, f"intervene.rule: {iv.rule!r} (allowed: {', '.join(RULES)})")
+    _need(iv.match_bins >= 1, say, f"intervene.match_bins: {iv.match_bins} (must be >= 1)")
+    for i, c in enumerate(iv.categories):
+        allowed = ", ".join(CONFIDENCE_CATEGORIES)
+        _need(c in CONFIDENCE_CATEGORIES, say, f"intervene.categories[{i}]: {c!r} (allowed: {allowed})")
 
 
 def _render(cfg: StudyConfig, say) -> None:
