@@ -16,23 +16,11 @@ one `ProxyCache`.
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
 
 import torch
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from iftscope.models.load import input_device
-
-
-@dataclass(frozen=True)
-class ProxyConfig:
-    """The `proxy` study condition (recipe block `proxy:`)."""
-
-    alpha: float = 1.0  # logits = M + alpha * (m_tuned - m); 0 gives M's own scores
-    group: str = "H"  # the group the small model is tuned on (and M, for the direct comparison)
-    model: str | None = (
-        None  # real data: the larger base M (same tokenizer); None: the micro-world's large model
-    )
 
 
 class ProxyCache:

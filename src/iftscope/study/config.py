@@ -12,7 +12,7 @@ from iftscope.analyse.inference import ContrastsConfig
 from iftscope.intervene.groups import InterveneConfig
 from iftscope.intervene.render import RenderConfig
 from iftscope.microworld.stage import WorldStageConfig
-from iftscope.models.proxy import ProxyConfig
+from iftscope.models.proxy_config import ProxyConfig
 from iftscope.probe.formats import TRAINED_ALIAS, trained_format
 from iftscope.probe.knowledge import ProbeConfig
 from iftscope.stages.probe import CacheConfig
