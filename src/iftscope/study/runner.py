@@ -96,7 +96,9 @@ class Study:
         clock.seconds.update({**times, "evaluate": round(t_base + times["evaluate"], 1)})
         clock.seconds = {k: clock.seconds[k] for k in _SECONDS_ORDER if k in clock.seconds}
         with clock.stage("analysis"):
-            return analyse_stage(run, runs, cfg.render.styles[0], clock.provenance, cfg.contrasts)
+            return analyse_stage(
+                run, runs, cfg.render.styles[0], clock.provenance, cfg.contrasts, parquet=cfg.parquet
+            )
 
     def _check_world(self) -> None:
         """A built world whose outputs were damaged since is removed (said so), to be rebuilt."""
