@@ -72,7 +72,9 @@ def test_write_parquet_unions_the_columns_and_writes_atomically(tmp_path, monkey
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.parquet"]  # nothing half-written
 
 
-def test_without_pyarrow_the_default_skips_with_a_note_and_true_is_refused_naming_the_extra(monkeypatch, capsys):
+def test_without_pyarrow_the_default_skips_with_a_note_and_true_is_refused_naming_the_extra(
+    monkeypatch, capsys
+):
     assert not parquet_enabled(False) and parquet_enabled(None) and parquet_enabled(True)
     real = extras.has
     monkeypatch.setattr(extras, "has", lambda *m: "pyarrow" not in m and real(*m))

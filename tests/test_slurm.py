@@ -33,11 +33,14 @@ def test_the_sbatch_file_says_what_the_recipe_says(tmp_path, monkeypatch):
     cfg, _ = load_recipe(None, [
         "name=big", "executor.kind=slurm", "executor.partition=gpu", "executor.account=lab",
         "executor.gpus_per_job=4", "executor.cpus_per_job=32", "executor.mem_gb=200", "executor.time_min=720",
-        "executor.sbatch={qos: high, constraint: a100}", "executor.setup=[module load cuda, source venv/bin/activate]",
+        "executor.sbatch={qos: high, constraint: a100}",
+        "executor.setup=[module load cuda, source venv/bin/activate]",
     ])  # fmt: skip
     run = RunFolder(tmp_path)
     text = slurm.make_executor(cfg, run)._executor._make_submission_file_text("COMMAND", "uid")
-    options = {line.split("=")[0]: line.split("=", 1)[1] for line in text.splitlines() if line.startswith("#SBATCH")}
+    options = {
+        line.split("=")[0]: line.split("=", 1)[1] for line in text.splitlines() if line.startswith("#SBATCH")
+    }
     assert options["#SBATCH --partition"] == "gpu" and options["#SBATCH --account"] == "lab"
     assert options["#SBATCH --gpus-per-node"] == "4" and options["#SBATCH --cpus-per-task"] == "32"
     assert options["#SBATCH --mem"] == "200GB" and options["#SBATCH --time"] == "720"
@@ -125,7 +128,9 @@ def _fake(monkeypatch, tmp_path, outcomes, recipe=(), polls=1):
 
 def test_failed_jobs_are_listed_with_their_logs_after_the_others_end(tmp_path, monkeypatch):
     ok = {"train_seconds": 1.0, "eval_seconds": 2.0}
-    cfg, run, jobs, executor = _fake(monkeypatch, tmp_path, {"H": ok, "S": RuntimeError("boom\nCUDA out of memory")})
+    cfg, run, jobs, executor = _fake(
+        monkeypatch, tmp_path, {"H": ok, "S": RuntimeError("boom\nCUDA out of memory")}
+    )
     with pytest.raises(RuntimeError) as e:
         slurm.run_submitted(cfg, run, None, jobs, progress=False)
     assert "1 job(s) failed" in str(e.value)
@@ -152,7 +157,9 @@ def test_max_running_throttles_the_submissions(tmp_path, monkeypatch):
 def test_stopped_main_process_cancels_local_jobs_and_leaves_slurm_jobs_running(tmp_path, monkeypatch, capsys):
     ok = {"train_seconds": 0.0, "eval_seconds": 0.0}
     for kind, cancelled in (("submitit-local", True), ("slurm", False)):
-        cfg, run, jobs, executor = _fake(monkeypatch, tmp_path / kind, {"H": ok}, [f"executor.kind={kind}"], 99)
+        cfg, run, jobs, executor = _fake(
+            monkeypatch, tmp_path / kind, {"H": ok}, [f"executor.kind={kind}"], 99
+        )
         monkeypatch.setattr(slurm.time, "sleep", lambda s: (_ for _ in ()).throw(KeyboardInterrupt))
         with pytest.raises(KeyboardInterrupt):
             slurm.run_submitted(cfg, run, None, jobs, progress=False)
@@ -197,7 +204,7 @@ def test_the_executor_block_is_checked_before_any_work(monkeypatch):
     monkeypatch.setattr(extras, "has", lambda *m: "submitit" not in m and real(*m))
     cfg, _ = load_recipe(None, ["executor.kind=slurm"])
     assert [p for p in problems(cfg) if p.startswith("executor")] == [
-        'executor.kind: slurm: the study\'s jobs through submitit needs submitit, which is not installed: '
+        "executor.kind: slurm: the study's jobs through submitit needs submitit, which is not installed: "
         'pip install "iftscope[slurm]" (or "iftscope[scale]" for every scale-out extra)'
     ]
     default, _ = load_recipe(None, [])

@@ -63,7 +63,9 @@ def test_mlflow_file_store_holds_one_run_per_job_under_the_study(study):
     assert r.data.params["seed"] == "0" and r.data.params["study"] == "tracked"
     history = mlflow.MlflowClient().get_metric_history(r.info.run_id, "train/loss")
     assert [(m.step, m.value) for m in history] == [(x["step"], pytest.approx(x["loss"])) for x in log]
-    assert r.data.metrics["eval/known-heldout/accuracy"] == pytest.approx(metrics["known-heldout"]["accuracy"])
+    assert r.data.metrics["eval/known-heldout/accuracy"] == pytest.approx(
+        metrics["known-heldout"]["accuracy"]
+    )
     kappa = metrics["known-heldout"]["consistency"]["kappa"]
     assert r.data.metrics["eval/known-heldout/consistency/kappa"] == pytest.approx(kappa)
     # a rerun finds the job finished and opens no second run
@@ -82,7 +84,8 @@ def test_report_to_is_checked_before_any_work(monkeypatch):
     cfg, _ = load_recipe(None, ["report_to=[tensorboard, mlflow, wandb]"])
     found = [p for p in problems(cfg) if p.startswith("report_to")]
     assert found == [
-        'report_to[1]: mlflow: MLflow logging needs mlflow, which is not installed: pip install '
+        "report_to[1]: mlflow: MLflow logging needs mlflow, which is not installed: pip install "
         '"iftscope[trackers]" (or "iftscope[scale]" for every scale-out extra)',
-        "report_to[2]: wandb: Weights & Biases logging needs wandb, which is not installed: pip install wandb",
+        "report_to[2]: wandb: Weights & Biases logging needs wandb, which is not installed: "
+        "pip install wandb",
     ]

@@ -254,7 +254,6 @@ class RunFolder:
             holder.unlink(missing_ok=True)
             lock.release()
 
-
     # -- scale-out: Parquet copies, trackers, submitit --------------------------------------------
     @property
     def runs_parquet(self) -> Path:

@@ -30,8 +30,8 @@ def analyse_stage(
 ) -> dict[str, Any]:
     """`runs`: one dict per job (group, style, seed, metrics, train); `style` is the headline's;
     `provenance()` (stage times and clocks, asked for once the analysis is computed) is stored with
-    the results. `parquet` (None: if pyarrow is installed, True, False): Parquet copies of runs.csv and of every per-question
-    record file (iftscope.parquet), written before summary.json."""
+    the results. `parquet` (None: if pyarrow is installed, True, False): Parquet copies of
+    runs.csv and of every per-question record file (iftscope.parquet), before summary.json."""
 
     # one order whoever calls (the study in plan order, `iftscope analyse` from summary.json): the
     # tables, runs.csv and the permutation tests do not depend on how the jobs were listed

@@ -34,7 +34,7 @@ class LaunchConfig:
 class ExecutorConfig:
     """Where the study's (group, style, seed) jobs run: here, or one Slurm allocation each."""
 
-    kind: str = "local"  # local: worker processes here; slurm: one allocation per job (submitit); submitit-local
+    kind: str = "local"  # local (worker processes here), slurm (an allocation per job), submitit-local
     partition: str | None = None  # Slurm partition (None: the cluster's default)
     account: str | None = None  # Slurm account to charge
     gpus_per_job: int = 1  # GPUs per job; > 1 trains under accelerate launch on all of them

@@ -87,7 +87,8 @@ def run_jobs(
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Every job, in order; (one dict per job, the stage's seconds: train, evaluate, the base's
     loading and the QA curve summed over worker processes, train_and_evaluate_wall the stage's
-    wall time, workers). `plan`: another grouping of the jobs (study.shared)."""
+    wall time, workers). `plan`: another grouping of the jobs (study.shared). This is the `local`
+    executor; the others submit each job through submitit (study.slurm.run_submitted)."""
     tasks, in_worker, here = plan or ([[j] for j in jobs], _job_in_worker, _job_here)
     t0, n = time.perf_counter(), workers(cfg, len(tasks))
     bar = tqdm(total=len(jobs), desc="train+eval", unit="model", disable=not progress, dynamic_ncols=True)

@@ -28,12 +28,37 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from iftscope.extras import missing
 from iftscope.runfolder import Job, RunFolder
 from iftscope.runs import atomic_write_json, read_json
 from iftscope.study.config import StudyConfig
 from iftscope.study.inputs import StudyInputs
 
+EXECUTORS = ("local", "slurm", "submitit-local")
 ALIVE = {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "RESIZING", "SUSPENDED"}
+
+
+def executor_problems(cfg: StudyConfig) -> list[str]:
+    """What is wrong with the recipe's `executor` block (study.validate lists it with the rest)."""
+    ex, out = cfg.executor, []
+    if ex.kind not in EXECUTORS:
+        out.append(f"executor.kind: {ex.kind!r} (allowed: {', '.join(EXECUTORS)})")
+    if ex.submitit and missing("slurm"):
+        out.append(f"executor.kind: {ex.kind}: {missing('slurm')}")
+    out += [f"executor.{k}: {getattr(ex, k)} (must be >= 0)" for k in ("gpus_per_job", "max_running")
+            if getattr(ex, k) < 0]  # fmt: skip
+    out += [f"executor.{k}: {getattr(ex, k)} (must be >= 1)" for k in ("cpus_per_job", "mem_gb", "time_min")
+            if getattr(ex, k) < 1]  # fmt: skip
+    if ex.poll_seconds <= 0:
+        out.append(f"executor.poll_seconds: {ex.poll_seconds} (must be > 0)")
+    out += [f"executor.sbatch.{k}: an option name without dashes or '=' (e.g. qos: high)"
+            for k in ex.sbatch if k.startswith("-") or "=" in k]  # fmt: skip
+    if ex.submitit and ex.gpus_per_job > 1 and cfg.launch.processes not in (1, ex.gpus_per_job):
+        out.append(
+            f"launch.processes: {cfg.launch.processes} but executor.gpus_per_job {ex.gpus_per_job} "
+            "(leave launch.processes 1: each job then trains on all its GPUs)"
+        )
+    return out
 
 
 def submitit_parameters(cfg: StudyConfig) -> dict[str, Any]:

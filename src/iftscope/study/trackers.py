@@ -25,6 +25,8 @@ from iftscope.runfolder import Job, RunFolder
 from iftscope.study.config import StudyConfig
 from iftscope.study.recipe import to_dict
 
+TRACKERS = ("tensorboard", "mlflow", "wandb")
+
 
 class JobTrackers:
     """The open tracker runs of one job; `step` logs a training row, `final` the evaluation."""

@@ -301,14 +301,12 @@ def _launch(cfg: StudyConfig, say) -> None:
         say(f"launch.config_file: {path}: {e}; where a full fine-tuning does not fit one GPU: paper-lora")
 
 
-EXECUTORS = ("local", "slurm", "submitit-local")
-TRACKERS = ("tensorboard", "mlflow", "wandb")
-
-
 def _scale(cfg: StudyConfig, say) -> None:
     """The scale-out keys (parquet, report_to, executor): known values, sane resources, and the
     optional extra each needs installed (iftscope.extras names it)."""
     from iftscope.extras import missing
+    from iftscope.study.slurm import executor_problems
+    from iftscope.study.trackers import TRACKERS
 
     if cfg.parquet and missing("parquet"):
         say(f"parquet: true: {missing('parquet')}")
@@ -318,23 +316,5 @@ def _scale(cfg: StudyConfig, say) -> None:
         elif missing(name):
             say(f"report_to[{i}]: {name}: {missing(name)}")
     _need(len(set(cfg.report_to)) == len(cfg.report_to), say, f"report_to: {list(cfg.report_to)} repeats one")
-    ex = cfg.executor
-    _need(ex.kind in EXECUTORS, say, f"executor.kind: {ex.kind!r} (allowed: {', '.join(EXECUTORS)})")
-    if ex.submitit and missing("slurm"):
-        say(f"executor.kind: {ex.kind}: {missing('slurm')}")
-    for key in ("gpus_per_job", "max_running"):
-        _need(getattr(ex, key) >= 0, say, f"executor.{key}: {getattr(ex, key)} (must be >= 0)")
-    for key in ("cpus_per_job", "mem_gb", "time_min"):
-        _need(getattr(ex, key) >= 1, say, f"executor.{key}: {getattr(ex, key)} (must be >= 1)")
-    _need(ex.poll_seconds > 0, say, f"executor.poll_seconds: {ex.poll_seconds} (must be > 0)")
-    for key in ex.sbatch:
-        _need(
-            not key.startswith("-") and "=" not in key,
-            say,
-            f"executor.sbatch.{key}: an option name without dashes or '=' (e.g. qos: high)",
-        )
-    if ex.submitit and ex.gpus_per_job > 1 and cfg.launch.processes not in (1, ex.gpus_per_job):
-        say(
-            f"launch.processes: {cfg.launch.processes} but executor.gpus_per_job {ex.gpus_per_job} "
-            "(leave launch.processes 1: each job then trains on all its GPUs)"
-        )
+    for problem in executor_problems(cfg):
+        say(problem)
