@@ -155,7 +155,7 @@ def run_submitted(
         while queue or running:
             while queue and len(running) < limit:
                 j = queue.pop(0)
-                running[j] = executor.submit(StudyJob(), cfg, str(run.root), j)
+                running[j] = executor.submit(StudyJob(), cfg, str(run.root.resolve()), j)
                 recorded[j.key] = {"id": str(running[j].job_id), "kind": cfg.executor.kind}
                 atomic_write_json(run.submitted, recorded)
             for j in [j for j, h in running.items() if h.done()]:
