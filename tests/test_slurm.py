@@ -167,7 +167,9 @@ def test_stopped_main_process_cancels_local_jobs_and_leaves_slurm_jobs_running(t
     assert "1 job(s) still queued or running on Slurm (100); rerun" in capsys.readouterr().err
 
 
-def test_a_rerun_reattaches_to_slurm_jobs_still_alive_and_resubmits_the_others(tmp_path, monkeypatch):
+def test_a_rerun_reattaches_to_jobs_still_alive_and_resubmits_the_others(tmp_path, monkeypatch):
+    import subprocess
+
     states = {"7": "RUNNING", "8": "FAILED", "9": "PENDING"}
 
     class FakeSlurmJob:
@@ -175,19 +177,32 @@ def test_a_rerun_reattaches_to_slurm_jobs_still_alive_and_resubmits_the_others(t
             self.job_id, self.state = job_id, states[job_id]
 
     monkeypatch.setattr(submitit, "SlurmJob", FakeSlurmJob)
-    run = RunFolder(tmp_path)
-    atomic_write_json(run.submitted, {
-        "H/answer/s0": {"id": "7", "kind": "slurm"}, "I/answer/s0": {"id": "8", "kind": "slurm"},
-        "S/answer/s0": {"id": "9", "kind": "submitit-local"},
-    })  # fmt: skip
-    recorded = slurm._recorded(run)
-    cfg, _ = load_recipe(None, ["executor.kind=slurm"])
-    assert slurm._reattach(cfg, run, Job(0, "H", "answer"), recorded).job_id == "7"
-    assert slurm._reattach(cfg, run, Job(0, "I", "answer"), recorded) is None  # ended: submit again
-    assert slurm._reattach(cfg, run, Job(0, "S", "answer"), recorded) is None  # a local job: never
-    assert slurm._reattach(cfg, run, Job(0, "H", "explained"), recorded) is None  # never submitted
-    local, _ = load_recipe(None, LOCAL_SUBMITIT)
-    assert slurm._reattach(local, run, Job(0, "H", "answer"), recorded) is None
+    # a submitit-local controller left by a main process that was killed: still running
+    controller = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "submitit"])
+    try:
+        run = RunFolder(tmp_path)
+        atomic_write_json(run.submitted, {
+            "H/answer/s0": {"id": "7", "kind": "slurm"}, "I/answer/s0": {"id": "8", "kind": "slurm"},
+            "S/answer/s0": {"id": str(controller.pid), "kind": "submitit-local"},
+            "H/explained/s0": {"id": "999999999", "kind": "submitit-local"},
+        })  # fmt: skip
+        recorded = slurm._recorded(run)
+        cfg, _ = load_recipe(None, ["executor.kind=slurm"])
+        assert slurm._reattach(cfg, run, Job(0, "H", "answer"), recorded).job_id == "7"
+        assert slurm._reattach(cfg, run, Job(0, "I", "answer"), recorded) is None  # ended: submit again
+        assert slurm._reattach(cfg, run, Job(0, "S", "answer"), recorded) is None  # another executor's
+        assert slurm._reattach(cfg, run, Job(0, "S", "explained"), recorded) is None  # never submitted
+        local, _ = load_recipe(None, LOCAL_SUBMITIT)
+        assert slurm._reattach(local, run, Job(0, "H", "answer"), recorded) is None
+        assert slurm._reattach(local, run, Job(0, "H", "explained"), recorded) is None  # no such process
+        handle = slurm._reattach(local, run, Job(0, "S", "answer"), recorded)
+        assert handle.job_id == str(controller.pid) and not handle.done()
+        controller.terminate()
+        controller.wait(timeout=30)
+        assert handle.done()
+    finally:
+        controller.kill()
+        controller.wait()
 
 
 def test_the_executor_block_is_checked_before_any_work(monkeypatch):

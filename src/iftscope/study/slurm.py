@@ -8,11 +8,12 @@ folders atomically, and the main process, which has run every stage before the j
 finished job back from them (study.jobs.run_job skips what is done). The main process submits,
 waits with a progress bar, and records each job's scheduler id in submitit/jobs.json.
 
-Resuming: a rerun skips the jobs whose results are in the run folder. A job still PENDING or
-RUNNING on Slurm from an earlier attempt (its id in jobs.json, its state from sacct) is waited for
-again, not submitted twice; any other unfinished job is submitted afresh (its training resumes
-from its last checkpoint). When the main process is stopped (Ctrl-C, SIGTERM) its Slurm jobs keep
-running, for the rerun to re-attach; local ones are cancelled, as they cannot be re-attached.
+Resuming: a rerun skips the jobs whose results are in the run folder. A job of an earlier attempt
+still alive (its id in jobs.json: on Slurm PENDING or RUNNING by sacct, locally its controller
+process still running) is waited for again, never run twice at once; any other unfinished job is
+submitted afresh (its training resumes from its last checkpoint). When the main process is stopped
+(Ctrl-C, SIGTERM) its Slurm jobs keep running, for the rerun to re-attach; local ones are sent
+SIGINT (one that ignores it, as under a shell's background job, is waited for by the rerun).
 A job timed out or preempted by Slurm is requeued by submitit (StudyJob.checkpoint).
 """
 
@@ -125,15 +126,48 @@ def _recorded(run: RunFolder) -> dict[str, dict[str, str]]:
 
 
 def _reattach(cfg: StudyConfig, run: RunFolder, job: Job, recorded: dict[str, dict[str, str]]):
-    """The earlier attempt's Slurm job for `job` when the scheduler still has it queued or
-    running; None otherwise (local jobs are never re-attached)."""
+    """The earlier attempt's job for `job` while it is still alive: on Slurm queued or running
+    (sacct), locally its controller process still running; None otherwise."""
     entry = recorded.get(job.key)
-    if cfg.executor.kind != "slurm" or not entry or entry.get("kind") != "slurm":
+    if not entry or entry.get("kind") != cfg.executor.kind:
         return None
     import submitit
 
+    if cfg.executor.kind != "slurm":
+        return LocalProcess(run.submitit / "%j", entry["id"]) if _alive(entry["id"]) else None
     handle = submitit.SlurmJob(folder=run.submitit / "%j", job_id=entry["id"])
     return handle if handle.state.split(" ")[0] in ALIVE else None
+
+
+def _alive(pid: str) -> bool:
+    """Whether the submitit controller process `pid` still runs (not a zombie, not a reused pid)."""
+    try:
+        return b"submitit" in Path(f"/proc/{int(pid)}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return False
+
+
+class LocalProcess:
+    """A submitit-local job started by an earlier main process, known by its controller's pid
+    (submitit's LocalJob needs the process object, which died with that main process)."""
+
+    def __init__(self, folder: Path, job_id: str):
+        import submitit
+
+        self.job_id, self._job = job_id, submitit.LocalJob(folder, job_id)
+        self.paths = self._job.paths
+
+    def done(self) -> bool:
+        return not _alive(self.job_id)
+
+    def result(self) -> Any:
+        return self._job.result()
+
+    def cancel(self, check: bool = True) -> None:
+        import signal
+
+        if _alive(self.job_id):
+            os.kill(int(self.job_id), signal.SIGINT)
 
 
 def run_submitted(
@@ -159,7 +193,7 @@ def run_submitted(
                 recorded[j.key] = {"id": str(running[j].job_id), "kind": cfg.executor.kind}
                 atomic_write_json(run.submitted, recorded)
             for j in [j for j, h in running.items() if h.done()]:
-                _ended(j, running.pop(j), seconds, failed)
+                _ended(run, j, running.pop(j), seconds, failed)
                 bar.update(1)
             bar.set_postfix_str(f"{len(running)} submitted, {len(queue)} to submit")
             if running:
@@ -172,12 +206,15 @@ def run_submitted(
     return _collect(cfg, run, inputs, jobs, seconds, time.perf_counter() - t0, limit)
 
 
-def _ended(job: Job, handle, seconds: dict[Job, tuple[float, float]], failed: list[str]) -> None:
-    """A job the scheduler reports ended: its seconds, or why it failed and where its log is."""
+def _ended(run: RunFolder, job: Job, handle, seconds: dict[Job, tuple[float, float]], failed: list) -> None:
+    """A job the scheduler reports ended: its seconds, or why it failed and where its log is. The
+    run folder decides: a job whose results are there succeeded, whatever submitit recorded."""
     try:
         result = handle.result()
         seconds[job] = (result["train_seconds"], result["eval_seconds"])
     except Exception as e:  # noqa: BLE001 - submitit re-raises the job's own error, whatever it was
+        if run.train_done(job) and run.eval_done(job):
+            return
         failed.append(f"  - {job.key} (job {handle.job_id}): {_reason(str(e)) or type(e).__name__}; "
                       f"log: {handle.paths.stderr}")  # fmt: skip
 
@@ -194,7 +231,7 @@ def _reason(text: str) -> str:
 
 def _leave(cfg: StudyConfig, running: dict[Job, Any]) -> None:
     """Jobs still out when the main process stops: Slurm's keep running (a rerun re-attaches to
-    them); local ones are cancelled."""
+    them); local ones are sent SIGINT (a rerun waits for any that did not stop)."""
     if not running:
         return
     if cfg.executor.kind != "slurm":
