@@ -127,7 +127,7 @@ def _fake(monkeypatch, tmp_path, outcomes, recipe=(), polls=1):
 
 
 def test_failed_jobs_are_listed_with_their_logs_after_the_others_end(tmp_path, monkeypatch):
-    ok = {"train_seconds": 1.0, "eval_seconds": 2.0}
+    ok = {"train_seconds": 1.0, "evaluate_seconds": 2.0, "load_seconds": 0.0, "curve_seconds": 0.0}
     cfg, run, jobs, executor = _fake(
         monkeypatch, tmp_path, {"H": ok, "S": RuntimeError("boom\nCUDA out of memory")}
     )
@@ -142,7 +142,7 @@ def test_failed_jobs_are_listed_with_their_logs_after_the_others_end(tmp_path, m
 
 
 def test_max_running_throttles_the_submissions(tmp_path, monkeypatch):
-    ok = {"train_seconds": 0.0, "eval_seconds": 0.0}
+    ok = dict.fromkeys(("train_seconds", "evaluate_seconds", "load_seconds", "curve_seconds"), 0.0)
     cfg, run, jobs, executor = _fake(
         monkeypatch, tmp_path, {g: ok for g in ("H", "I", "S")}, ["executor.max_running=1"], polls=2
     )
@@ -155,7 +155,7 @@ def test_max_running_throttles_the_submissions(tmp_path, monkeypatch):
 
 
 def test_stopped_main_process_cancels_local_jobs_and_leaves_slurm_jobs_running(tmp_path, monkeypatch, capsys):
-    ok = {"train_seconds": 0.0, "eval_seconds": 0.0}
+    ok = dict.fromkeys(("train_seconds", "evaluate_seconds", "load_seconds", "curve_seconds"), 0.0)
     for kind, cancelled in (("submitit-local", True), ("slurm", False)):
         cfg, run, jobs, executor = _fake(
             monkeypatch, tmp_path / kind, {"H": ok}, [f"executor.kind={kind}"], 99

@@ -36,6 +36,7 @@ from iftscope.study.config import StudyConfig
 from iftscope.study.inputs import StudyInputs
 
 EXECUTORS = ("local", "slurm", "submitit-local")
+PARTS = ("train", "evaluate", "load", "curve")  # a job's seconds, as study.jobs.run_jobs sums them
 ALIVE = {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "RESIZING", "SUSPENDED"}
 
 
@@ -183,7 +184,7 @@ def run_submitted(
     executor = make_executor(cfg, run) if queue else None
     bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=f"train+eval ({cfg.executor.kind})",
                unit="model", disable=not progress, dynamic_ncols=True)  # fmt: skip
-    seconds: dict[Job, tuple[float, float]] = {}
+    seconds: dict[Job, dict[str, float]] = {}
     failed: list[str] = []
     try:
         while queue or running:
@@ -206,12 +207,12 @@ def run_submitted(
     return _collect(cfg, run, inputs, jobs, seconds, time.perf_counter() - t0, limit)
 
 
-def _ended(run: RunFolder, job: Job, handle, seconds: dict[Job, tuple[float, float]], failed: list) -> None:
+def _ended(run: RunFolder, job: Job, handle, seconds: dict[Job, dict[str, float]], failed: list) -> None:
     """A job the scheduler reports ended: its seconds, or why it failed and where its log is. The
     run folder decides: a job whose results are there succeeded, whatever submitit recorded."""
     try:
         result = handle.result()
-        seconds[job] = (result["train_seconds"], result["eval_seconds"])
+        seconds[job] = {part: result[f"{part}_seconds"] for part in PARTS}
     except Exception as e:  # noqa: BLE001 - submitit re-raises the job's own error, whatever it was
         if run.train_done(job) and run.eval_done(job):
             return
@@ -245,14 +246,14 @@ def _leave(cfg: StudyConfig, running: dict[Job, Any]) -> None:
 
 def _collect(cfg, run, inputs, jobs, seconds, wall: float, workers: int):
     """Each job's results read back from the run folder (run_job skips what is done), with the
-    seconds its allocation spent training and evaluating."""
+    seconds its allocation spent training (loading the base, the QA curve) and evaluating."""
     from iftscope.study.jobs import run_job
 
-    runs, t_train, t_eval = [], 0.0, 0.0
+    runs, total = [], dict.fromkeys(PARTS, 0.0)
     for job in jobs:
         result = run_job(cfg, run, inputs, job)
-        train, evaluate = seconds.get(job, (0.0, 0.0))
-        t_train, t_eval = t_train + train, t_eval + evaluate
-        runs.append({k: v for k, v in result.items() if k not in ("train_seconds", "eval_seconds")})
-    times = {"train": round(t_train, 1), "evaluate": t_eval, "train_and_evaluate_wall": round(wall, 1)}
-    return runs, {**times, "workers": workers}
+        for part in PARTS:
+            total[part] += seconds.get(job, {}).get(part, 0.0)
+        runs.append({k: v for k, v in result.items() if not k.endswith("_seconds")})
+    times = {k: round(v, 1) for k, v in total.items()} | {"evaluate": total["evaluate"]}
+    return runs, {**times, "train_and_evaluate_wall": round(wall, 1), "workers": workers}

@@ -35,7 +35,8 @@ def problems(cfg: StudyConfig) -> list[str]:
     out: list[str] = []
     from iftscope.study.conditions import problems as condition_problems
 
-    for check in (_study, _train, _intervene, _render, _probe, _data, _chat, _launch, _scale, condition_problems):
+    checks = (_study, _train, _intervene, _render, _probe, _data, _chat, _launch, _scale, condition_problems)
+    for check in checks:
         check(cfg, out.append)
     return out
 
