@@ -215,6 +215,8 @@ def test_the_executor_block_is_checked_before_any_work(monkeypatch):
     assert any(p.startswith("executor.sbatch.--qos: an option name without dashes") for p in found)
     clash, _ = load_recipe(None, ["executor.kind=slurm", "executor.gpus_per_job=4", "launch.processes=2"])
     assert any(p.startswith("launch.processes: 2 but executor.gpus_per_job 4") for p in problems(clash))
+    shared, _ = load_recipe(None, ["executor.kind=slurm", "adapters_per_pass=4"])
+    assert any(p.startswith("adapters_per_pass: 4 with executor.kind slurm") for p in problems(shared))
     real = extras.has
     monkeypatch.setattr(extras, "has", lambda *m: "submitit" not in m and real(*m))
     cfg, _ = load_recipe(None, ["executor.kind=slurm"])

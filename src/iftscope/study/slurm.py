@@ -51,6 +51,11 @@ def executor_problems(cfg: StudyConfig) -> list[str]:
             if getattr(ex, k) < 0]  # fmt: skip
     out += [f"executor.{k}: {getattr(ex, k)} (must be >= 1)" for k in ("cpus_per_job", "mem_gb", "time_min")
             if getattr(ex, k) < 1]  # fmt: skip
+    if ex.submitit and cfg.adapters_per_pass:
+        out.append(
+            f"adapters_per_pass: {cfg.adapters_per_pass} with executor.kind {ex.kind}: each job runs in "
+            "its own allocation (set adapters_per_pass: 0)"
+        )
     if ex.poll_seconds <= 0:
         out.append(f"executor.poll_seconds: {ex.poll_seconds} (must be > 0)")
     out += [f"executor.sbatch.{k}: an option name without dashes or '=' (e.g. qos: high)"
