@@ -15,9 +15,7 @@ NEW_SEEDS = [10, 11, 12, 13, 14]
 @pytest.mark.parametrize("seed", NEW_SEEDS)
 def test_extended_pretraining_reaches_target_recall_on_new_seeds(tmp_path, seed):
     cfg = WorldStageConfig()
-    cfg = replace(
-        cfg, world=replace(cfg.world, seed=seed), pretrain=replace(cfg.pretrain, extend_steps=500)
-    )
+    cfg = replace(cfg, world=replace(cfg.world, seed=seed), pretrain=replace(cfg.pretrain, extend_steps=500))
     summary = build_world(tmp_path / "world", cfg, progress=False)
     mem, stats = summary["memorisation"], summary["pretrain"]
     print(f"seed {seed}: known {mem['known']:.3f} after {stats['steps']} steps "

@@ -70,7 +70,7 @@ def analyse_run(folder: str | Path, report: bool = True) -> StudyResult:
     cfg, _ = load_recipe(run.recipe)
     kept: dict[str, Any] = {k: old[k] for k in ("stage_seconds", "stage_clock") if k in old}
     with run.lock():
-        analyse_stage(run, runs, cfg.render.styles[0], lambda: kept, cfg.contrasts)
+        analyse_stage(run, runs, cfg.render.styles[0], lambda: kept, cfg.contrasts, parquet=cfg.parquet)
         if report:
             write_report(run)
     return load_run(run.root)

@@ -8,10 +8,15 @@
     train/<group>/<style>/s<seed>/    adapter (or weights), train.json, launch.log
     eval/base/, eval/<job>/           records-<set>.jsonl and metrics.json per model
     eval/base/qa/, eval/<job>/probe/  the same, read with the other instrument (like for like)
-    analysis/                         runs.csv, summary.json
+    analysis/                         runs.csv, summary.json (runs.parquet: a copy)
     report/                           report.html, summary.md
+    trackers/                         TensorBoard events, MLflow store (recipe key report_to)
+    submitit/                         submitit's job files and logs; jobs.json (executor: slurm)
     .lock, .lock.holder               held by the process working in the folder (host, pid)
     <stage folder>/outputs.json       what the finished stage wrote, with checksums (outputs.py)
+
+A Parquet copy of a CSV or JSONL table (records-<set>.parquet, probe/records.parquet) lies next to
+it under the same name (parquet_twin).
 
 A stage is done when its last-written file exists (each stage writes that file atomically, last),
 so a killed run resumes with the results an uninterrupted run would give; `outputs.json`, written
@@ -252,6 +257,35 @@ class RunFolder:
         finally:
             holder.unlink(missing_ok=True)
             lock.release()
+
+    # -- scale-out: Parquet copies, trackers, submitit --------------------------------------------
+    @property
+    def runs_parquet(self) -> Path:
+        return parquet_twin(self.runs_csv)
+
+    @property
+    def probe_records(self) -> Path:
+        return self.probe / "records.jsonl"
+
+    @property
+    def trackers(self) -> Path:
+        """Experiment trackers' local stores: tensorboard/<study>/<job key>/, mlflow/ (a file store)."""
+        return self.root / "trackers"
+
+    @property
+    def submitit(self) -> Path:
+        """submitit's pickled jobs, results and logs, one subfolder per scheduler job id."""
+        return self.root / "submitit"
+
+    @property
+    def submitted(self) -> Path:
+        """Job key -> the scheduler's job id of its latest submission (to re-attach on a rerun)."""
+        return self.submitit / "jobs.json"
+
+
+def parquet_twin(path: Path) -> Path:
+    """The Parquet copy of a CSV or JSONL table: the same name, `.parquet`."""
+    return Path(path).with_suffix(".parquet")
 
 
 class RunFolderBusy(RuntimeError):

@@ -16,6 +16,7 @@ from iftscope.analyse.inference import ContrastsConfig
 from iftscope.analyse.makeup import group_makeup
 from iftscope.analyse.tables import summarise_study
 from iftscope.outputs import seal
+from iftscope.parquet import jsonl_twins, parquet_enabled, write_parquet
 from iftscope.runfolder import LARGE_BASE, Job, RunFolder
 from iftscope.runs import atomic_write_json, atomic_write_text, read_json, read_jsonl
 from iftscope.stages.evaluate import PROBE, QA
@@ -27,10 +28,12 @@ def analyse_stage(
     style: str,
     provenance: Callable[[], dict[str, Any]] = dict,
     contrasts: ContrastsConfig | None = None,
+    parquet: bool | None = None,
 ) -> dict[str, Any]:
     """`runs`: one dict per job (group, style, seed, metrics, train); `style` is the headline's;
     `provenance()` (stage times and clocks, asked for once the analysis is computed) is stored with
-    the results."""
+    the results. `parquet` (None: if pyarrow is installed, True, False): Parquet copies of
+    runs.csv and of every per-question record file (iftscope.parquet), before summary.json."""
 
     # one order whoever calls (the study in plan order, `iftscope analyse` from summary.json): the
     # tables, runs.csv and the permutation tests do not depend on how the jobs were listed
@@ -59,6 +62,9 @@ def analyse_stage(
         **provenance(),
     }
     atomic_write_text(run.runs_csv, _csv(rows))
+    if parquet_enabled(parquet):
+        write_parquet(run.runs_parquet, rows)
+        jsonl_twins([run.probe_records, *_record_files(run, runs, base)])
     atomic_write_json(run.summary, result)
     seal(run.analysis, run.analysis_stage([Job(r["seed"], r["group"], r["style"]) for r in runs]).inputs)
     return result
@@ -107,6 +113,12 @@ def _records(
                     {"group": job.group, "style": job.style, "seed": job.seed, "set": s, "records": records}
                 )
     return out
+
+
+def _record_files(run: RunFolder, runs: Sequence[dict[str, Any]], sets) -> list:
+    """The base model's and every job's records-<set>.jsonl."""
+    names = ["base", *(Job(r["seed"], r["group"], r["style"]) for r in runs)]
+    return [run.eval_records(name, s) for name in names for s in sets]
 
 
 def finished_runs(run: RunFolder) -> list[dict[str, Any]]:

@@ -48,11 +48,13 @@ def train_stage(
     progress: bool = False,
     keep: Callable[[Any, Any], None] | None = None,
     inputs: Sequence[Path] = (),
+    on_log: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Fine-tune on the `style` examples of `examples_file` into OUT/model; returns train.json as
     written. A finished OUT trained with other settings is refused, never silently reused.
     `keep(model, tokenizer)` receives the tuned model still loaded when this call trained it. A
-    finished OUT is verified first (outputs.py; `inputs`: the groups folder it was trained from)."""
+    finished OUT is verified first (outputs.py; `inputs`: the groups folder it was trained from).
+    `on_log(row)`: each training step's log row as it is written (train_sft)."""
     from iftscope.intervene.stage import read_examples
     from iftscope.models.load import load_model
 
@@ -74,7 +76,7 @@ def train_stage(
     evaluate, every, clock = curve_evaluator(curve, cfg.steps, tok)
     train_sft(
         model, tok, examples, out, cfg, progress=progress, evaluate=evaluate, evaluate_every=every,
-        dtype=base.dtype, on_saved=(lambda tuned: keep(tuned, tok)) if keep else None,
+        dtype=base.dtype, on_saved=(lambda tuned: keep(tuned, tok)) if keep else None, on_log=on_log,
     )  # fmt: skip
     if os.environ.get("RANK", "0") == "0":  # under accelerate launch, the main process times and seals
         add_timing(out, load=load, curve=clock["seconds"])

@@ -31,6 +31,27 @@ class LaunchConfig:
 
 
 @dataclass(frozen=True)
+class ExecutorConfig:
+    """Where the study's (group, style, seed) jobs run: here, or one Slurm allocation each."""
+
+    kind: str = "local"  # local (worker processes here), slurm (an allocation per job), submitit-local
+    partition: str | None = None  # Slurm partition (None: the cluster's default)
+    account: str | None = None  # Slurm account to charge
+    gpus_per_job: int = 1  # GPUs per job; > 1 trains under accelerate launch on all of them
+    cpus_per_job: int = 8  # CPU cores per job
+    mem_gb: int = 64  # memory per job, GB
+    time_min: int = 240  # wall-time limit per job, minutes
+    sbatch: dict[str, str] = field(default_factory=dict)  # extra #SBATCH options, e.g. {qos: high}
+    setup: tuple[str, ...] = ()  # shell lines run before each job (module load ..., source venv)
+    max_running: int = 0  # jobs submitted at once (0: all; the scheduler queues them)
+    poll_seconds: float = 30.0  # how often the waiting main process checks on its jobs
+
+    @property
+    def submitit(self) -> bool:
+        return self.kind != "local"
+
+
+@dataclass(frozen=True)
 class DataConfig:
     """Real data instead of the micro-world: a base model and question files (paper JSONL, CSV...)."""
 
@@ -69,6 +90,9 @@ class StudyConfig:
     curve_points: int = 6  # ... at this many evenly spaced steps
     conditions: tuple[str, ...] = ()  # optional conditions: self-instruct, proxy (study.conditions)
     proxy: ProxyConfig = field(default_factory=ProxyConfig)  # the proxy condition: alpha, group, M
+    parquet: bool | None = None  # Parquet copies of runs.csv and the records (null: if pyarrow is installed)
+    report_to: tuple[str, ...] = ()  # experiment trackers per job: tensorboard, mlflow, wandb (offline)
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)  # local processes or Slurm
 
     @property
     def tuned_format(self) -> str:

@@ -87,7 +87,8 @@ def run_jobs(
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Every job, in order; (one dict per job, the stage's seconds: train, evaluate, the base's
     loading and the QA curve summed over worker processes, train_and_evaluate_wall the stage's
-    wall time, workers). `plan`: another grouping of the jobs (study.shared)."""
+    wall time, workers). `plan`: another grouping of the jobs (study.shared). This is the `local`
+    executor; the others submit each job through submitit (study.slurm.run_submitted)."""
     tasks, in_worker, here = plan or ([[j] for j in jobs], _job_in_worker, _job_here)
     t0, n = time.perf_counter(), workers(cfg, len(tasks))
     bar = tqdm(total=len(jobs), desc="train+eval", unit="model", disable=not progress, dynamic_ncols=True)
@@ -142,7 +143,19 @@ def _job_here(cfg: StudyConfig, run: RunFolder, inputs: StudyInputs, task: list[
 
 
 def run_job(cfg: StudyConfig, run: RunFolder, inputs: StudyInputs, job: Job) -> dict[str, Any]:
-    """Train one group in one style with one seed, then evaluate it (each step skipped if done)."""
+    """Train one group in one style with one seed, then evaluate it (each step skipped if done),
+    reported to the recipe's experiment trackers (study.trackers) as it goes."""
+    from iftscope.study.trackers import open_trackers
+
+    tracked = open_trackers(cfg, run, job)
+    try:
+        return _train_and_evaluate(cfg, run, inputs, job, tracked)
+    finally:
+        if tracked is not None:
+            tracked.finish()
+
+
+def _train_and_evaluate(cfg: StudyConfig, run: RunFolder, inputs: StudyInputs, job: Job, tracked) -> dict:
     from iftscope.study.launch import train_launched
 
     t1 = time.perf_counter()
@@ -150,9 +163,16 @@ def run_job(cfg: StudyConfig, run: RunFolder, inputs: StudyInputs, job: Job) -> 
         release_models()  # the launched processes need every GPU's memory
         train_launched(cfg.launch, run.root, job.seed, job.group, job.style, run.train(job))
     trained: list[tuple[Any, Any]] = []  # the model this process just trained, evaluated as it is
-    train = train_job(cfg, run, inputs, job, keep=lambda model, tok: trained.append((model, tok)))
+    train = train_job(
+        cfg, run, inputs, job, keep=lambda model, tok: trained.append((model, tok)),
+        on_log=tracked.step if tracked else None,
+    )  # fmt: skip
+    if tracked:
+        tracked.steps(train.get("log", []))  # the steps not seen live (resumed, launched)
     t2 = time.perf_counter()
     metrics = evaluate_job(cfg, run, inputs, job, loaded=trained[0] if trained else None)
+    if tracked:
+        tracked.final(metrics, train["config"]["steps"])
     return job_result(job, train, metrics, t2 - t1, time.perf_counter() - t2)
 
 
@@ -177,13 +197,16 @@ def job_curve(cfg: StudyConfig, inputs: StudyInputs) -> Curve:
     )  # fmt: skip
 
 
-def train_job(cfg: StudyConfig, run: RunFolder, inputs: StudyInputs, job: Job, keep=None) -> dict[str, Any]:
+def train_job(
+    cfg: StudyConfig, run: RunFolder, inputs: StudyInputs, job: Job, keep=None, on_log=None
+) -> dict[str, Any]:
     """One job's fine-tuning (the same budget for every group), with its QA curve; `keep(model,
-    tokenizer)` gets the tuned model when this call trained it (train_stage)."""
+    tokenizer)` gets the tuned model when this call trained it, `on_log(row)` each step's log
+    row (train_stage)."""
     examples = run.examples(job.seed, job.group)
     return train_stage(
         inputs.base, examples, job.style, replace(cfg.train, seed=job.seed), run.train(job),
-        curve=job_curve(cfg, inputs), keep=keep, inputs=run.train_stage(job).inputs,
+        curve=job_curve(cfg, inputs), keep=keep, inputs=run.train_stage(job).inputs, on_log=on_log,
     )  # fmt: skip
 
 

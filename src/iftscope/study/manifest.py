@@ -27,6 +27,16 @@ def _git_commit() -> str | None:
         return None
 
 
+# how the jobs run and where they are reported, not what they compute: left out of the recipe's
+# hash, so a study started on one machine may be resumed on Slurm (and older run folders keep theirs)
+OPERATIONAL = ("parquet", "report_to", "executor")
+
+
+def recipe_hash(cfg: StudyConfig) -> str:
+    """The fingerprint of what the recipe computes (less the OPERATIONAL keys)."""
+    return fingerprint({k: v for k, v in to_dict(cfg).items() if k not in OPERATIONAL})
+
+
 def manifest(cfg: StudyConfig) -> dict[str, Any]:
     import torch
     import transformers
@@ -38,7 +48,7 @@ def manifest(cfg: StudyConfig) -> dict[str, Any]:
     except ImportError:  # pragma: no cover
         peft_version = None
     return {
-        "recipe_hash": fingerprint(to_dict(cfg)),
+        "recipe_hash": recipe_hash(cfg),
         "iftscope": __version__,
         "git_commit": _git_commit(),
         "seeds": list(cfg.seeds),

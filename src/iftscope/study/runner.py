@@ -89,14 +89,16 @@ class Study:
         with clock.stage("groups"):
             jobs = [job for seed in cfg.seeds for job in self.groups(inputs, records, seed)]
         with clock.stage("train+evaluate"):
-            runs, times = run_jobs(cfg, run, inputs, jobs, self.progress, shared_plan(cfg, jobs))
+            runs, times = self.jobs(inputs, jobs)
             more, extra = run_after(cfg, run, inputs, progress=self.progress)  # conditions' own jobs
             runs += more
             times = {**times, **{k: round(times[k] + v, 1) for k, v in extra.items()}}
         clock.seconds.update({**times, "evaluate": round(t_base + times["evaluate"], 1)})
         clock.seconds = {k: clock.seconds[k] for k in _SECONDS_ORDER if k in clock.seconds}
         with clock.stage("analysis"):
-            return analyse_stage(run, runs, cfg.render.styles[0], clock.provenance, cfg.contrasts)
+            return analyse_stage(
+                run, runs, cfg.render.styles[0], clock.provenance, cfg.contrasts, parquet=cfg.parquet
+            )
 
     def _check_world(self) -> None:
         """A built world whose outputs were damaged since is removed (said so), to be rebuilt."""
@@ -105,6 +107,17 @@ class Study:
         if not verdict.ok:
             print(f"iftscope: {world.folder} is {verdict}; rebuilding it", file=sys.stderr)
             shutil.rmtree(world.folder)
+
+    def jobs(self, inputs: StudyInputs, jobs: list[Job]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """Every job trained and evaluated by the recipe's executor: worker processes here (local),
+        or one allocation each through submitit (slurm, submitit-local); trackers prepared first."""
+        from iftscope.study.slurm import run_submitted
+        from iftscope.study.trackers import prepare_trackers
+
+        prepare_trackers(self.cfg, self.run_dir)
+        if self.cfg.executor.submitit:
+            return run_submitted(self.cfg, self.run_dir, inputs, jobs, progress=self.progress)
+        return run_jobs(self.cfg, self.run_dir, inputs, jobs, self.progress, shared_plan(self.cfg, jobs))
 
     def probe(self, inputs: StudyInputs):
         """What the base model knows (probe/), through the score cache."""

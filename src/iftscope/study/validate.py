@@ -35,7 +35,8 @@ def problems(cfg: StudyConfig) -> list[str]:
     out: list[str] = []
     from iftscope.study.conditions import problems as condition_problems
 
-    for check in (_study, _train, _intervene, _render, _probe, _data, _chat, _launch, condition_problems):
+    checks = (_study, _train, _intervene, _render, _probe, _data, _chat, _launch, _scale, condition_problems)
+    for check in checks:
         check(cfg, out.append)
     return out
 
@@ -308,3 +309,22 @@ def _launch(cfg: StudyConfig, say) -> None:
         check_distributed_type(kind)
     except ValueError as e:
         say(f"launch.config_file: {path}: {e}; where a full fine-tuning does not fit one GPU: paper-lora")
+
+
+def _scale(cfg: StudyConfig, say) -> None:
+    """The scale-out keys (parquet, report_to, executor): known values, sane resources, and the
+    optional extra each needs installed (iftscope.extras names it)."""
+    from iftscope.extras import missing
+    from iftscope.study.slurm import executor_problems
+    from iftscope.study.trackers import TRACKERS
+
+    if cfg.parquet and missing("parquet"):
+        say(f"parquet: true: {missing('parquet')}")
+    for i, name in enumerate(cfg.report_to):
+        if name not in TRACKERS:
+            say(f"report_to[{i}]: {name!r} (allowed: {', '.join(TRACKERS)})")
+        elif missing(name):
+            say(f"report_to[{i}]: {name}: {missing(name)}")
+    _need(len(set(cfg.report_to)) == len(cfg.report_to), say, f"report_to: {list(cfg.report_to)} repeats one")
+    for problem in executor_problems(cfg):
+        say(problem)

@@ -81,18 +81,20 @@ def train_sft(
     evaluate_every: int = 0,
     dtype: str | torch.dtype | None = None,
     on_saved: Callable[[Any], None] | None = None,
+    on_log: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Fine-tune and save to `out/model` (adapter or full weights, safetensors); resumes from
     `out/checkpoint`, deleted once the model is saved. `evaluate(model, step)` adds metrics to the
     log every `evaluate_every` steps. `dtype` (default: the model's own) bfloat16 or float16: fp32
     master weights under that autocast, a full model saved in it (see train.precision).
     `on_saved(model)`: the tuned model as saved, in eval mode, still loaded (one process only), so a
-    caller can evaluate it without reading it back."""
+    caller can evaluate it without reading it back. `on_log(row)`: each step's log row as it is
+    written (main process only), for experiment trackers."""
     out = Path(out)
     run = _setup(base_model, tokenizer, examples, cfg, weights_dtype(base_model, dtype))
     start, log = load_checkpoint(run.acc, out / "checkpoint")
     t0 = time.perf_counter()
-    tokens = _train_steps(run, start, log, out / "checkpoint", progress, evaluate, evaluate_every)
+    tokens = _train_steps(run, start, log, out / "checkpoint", progress, evaluate, evaluate_every, on_log)
     summary = _summary(run, start, log, tokens, time.perf_counter() - t0)
     _save(run, tokenizer, out, summary)
     remove_checkpoint(run.acc, out / "checkpoint")
@@ -132,6 +134,7 @@ def _train_steps(
     progress: bool,
     evaluate: Evaluate | None,
     evaluate_every: int,
+    on_log: Callable[[dict[str, Any]], None] | None = None,
 ) -> int:
     """Steps `start`..end: one log row each (evaluated at every `evaluate_every`-th and the last
     step), a checkpoint every `checkpoint_every` steps. Returns the real tokens seen."""
@@ -151,6 +154,8 @@ def _train_steps(
         if evaluate and evaluate_every and ((step + 1) % evaluate_every == 0 or step + 1 == cfg.steps):
             row.update(evaluate(acc.unwrap_model(run.model), step + 1))
         log.append(row)
+        if on_log is not None and acc.is_main_process:
+            on_log(row)
         bar.set_postfix(loss=f"{loss:.3f}")
         bar.update(1)
         if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.steps:
