@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from iftscope.types import Group, ProbeRecord, Question
 
@@ -88,6 +87,8 @@ def match_report(pools: dict[str, Sequence[Pair]], groups: dict[str, Sequence[fl
     (what an unmatched draw approximates) and of the groups drawn."""
 
     def ks(a: Sequence[float], b: Sequence[float]) -> float | None:
+        from scipy import stats  # here, not at the top: the recipe check imports this module
+
         return float(stats.ks_2samp(a, b).statistic) if len(a) and len(b) else None
 
     before = {g: [r.confidence for _, r in pools[g]] for g in ("H", "I")}
