@@ -139,6 +139,12 @@ def test_study_with_both_conditions(tmp_path):
     assert {"eval large-base", "train large-H/answer/s0", "eval proxy-H/answer/s0"} <= set(stages)
     assert "train proxy-H/answer/s0" not in stages  # M is steered, never trained
     assert all(v.ok for v in stages.values()), {k: str(v) for k, v in stages.items() if not v.ok}
+    from iftscope.report.render import write_report
+
+    paths = write_report(tmp_path / "run")
+    report, summary = (paths[k].read_text(encoding="utf-8") for k in ("html", "markdown"))
+    for text in (report, summary):  # M untuned and the make-up are shown, not only stored
+        assert "larger base M, untuned" in text and "facts the base model recalls (ground truth)" in text
 
 
 def test_default_world_is_unchanged_and_bad_conditions_are_named():

@@ -95,6 +95,8 @@ def write_report(run: RunFolder | str | Path) -> dict[str, Path]:
         "makeup_rows": sections.makeup_rows(result),
         "matching_text": sections.matching_text(result),
         "curve_table": sections.curve_table(result),
+        "conditions_head": sections.CONDITIONS_HEAD,
+        "conditions_rows": sections.conditions_rows(result),
         "manifest": read_json(run.manifest),
         "recipe": run.recipe.read_text(encoding="utf-8"),
     }

@@ -91,6 +91,29 @@ def curve_table(result: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     return ["group/style"] + [f"step {st}" for st in steps] + [f"end ({result['main_set']})"], rows
 
 
+CONDITIONS_HEAD = ("condition", "what", "value")
+MADE_OF = {
+    "target_is_gold": "its own targets that are the gold answer",
+    "probe_known": "items the probe calls known",
+    "truly_known": "facts the base model recalls (ground truth)",
+    "target_is_gold_known": "target accuracy on the recalled facts",
+    "target_is_gold_unknown": "target accuracy on the rest",
+}
+
+
+def conditions_rows(result: dict[str, Any]) -> list[list[str]]:
+    """What the optional conditions add beside the groups' rows (study.conditions): the proxy's
+    larger base M untuned on the main set, and how much of the self-instruct data the model knew."""
+    cond, s = result.get("conditions") or {}, result["main_set"]
+    rows = []
+    if "large_base" in cond:
+        acc = (cond["large_base"].get(s) or {}).get("accuracy")
+        rows.append(["proxy", f"larger base M, untuned: accuracy on {s}", _num(acc)])
+    made = (cond.get("self_instruct") or {}).get("mean") or {}
+    rows += [["self-instruct", what, _num(made[k])] for k, what in MADE_OF.items() if k in made]
+    return rows
+
+
 def markdown_table(head, rows) -> list[str]:
     return ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)] + [
         "| " + " | ".join(r) + " |" for r in rows
@@ -108,6 +131,9 @@ def markdown_sections(result: dict[str, Any]) -> list[str]:
         lines += markdown_table(MAKEUP_HEAD, makeup_rows(result))
         text = matching_text(result)
         lines += ["", text] if text else []
+    if conditions_rows(result):
+        lines += ["", "## Optional conditions (mean over seeds)", ""]
+        lines += markdown_table(CONDITIONS_HEAD, conditions_rows(result))
     head, rows = curve_table(result)
     if rows and len(head) > 2:
         lines += ["", "## QA accuracy by training length (early-stopping view)", ""]
