@@ -97,6 +97,8 @@ def write_report(run: RunFolder | str | Path) -> dict[str, Path]:
         "curve_table": sections.curve_table(result),
         "conditions_head": sections.CONDITIONS_HEAD,
         "conditions_rows": sections.conditions_rows(result),
+        "time_head": sections.TIME_HEAD,
+        "time_rows": sections.time_rows(result),
         "manifest": read_json(run.manifest),
         "recipe": run.recipe.read_text(encoding="utf-8"),
     }
@@ -161,5 +163,6 @@ def markdown(result: dict[str, Any], sets: list[str]) -> str:
         r, p, n = bw["r"], bw["p_value"], bw["n"]
         lines.append(f"On the questions the base model got wrong: r = {r:.3f}, p = {p:.3g} (n = {n}).")
     lines += acquisition_markdown(result.get("acquisition", {}), result["table"], result["main_set"])
-    lines += ["", "## Stage times (s)", "", ", ".join(f"{k} {v}" for k, v in result["stage_seconds"].items())]
+    if times := sections.time_rows(result):
+        lines += ["", "## Where the time went", "", *sections.markdown_table(sections.TIME_HEAD, times)]
     return "\n".join(lines) + "\n"

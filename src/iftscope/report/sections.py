@@ -114,6 +114,41 @@ def conditions_rows(result: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+TIME_HEAD = ["stage", "seconds", "share of the wall time"]
+# (key in stage_seconds, label, counted in the wall time): the walls add up to `total` with "other";
+# the parts inside the train+evaluate stage are summed over its worker processes, so no share
+TIME_PARTS = (
+    ("world", "world: generate and pretrain the base model", True),
+    ("probe", "probe the base model", True),
+    ("train_and_evaluate_wall", "train and evaluate every job (wall)", True),
+    ("train", "  training, summed over workers", False),
+    ("load", "    of which model loading", False),
+    ("curve", "    of which the QA curve", False),
+    ("evaluate", "  evaluation, summed over workers", False),
+)
+
+
+def time_rows(result: dict[str, Any]) -> list[list[str]]:
+    """Where the study's time went (summary.json's stage_seconds): each stage's wall seconds and
+    share, the train+evaluate stage split into what its workers spent, and the rest (inputs,
+    groups, the base model's evaluation, analysis) as "other"."""
+    sec = result.get("stage_seconds") or {}
+    total = sec.get("total")
+    if not total:
+        return []
+    rows, walls = [], 0.0
+    for key, label, wall in TIME_PARTS:
+        if key not in sec:
+            continue
+        walls += sec[key] if wall else 0.0
+        share = f"{sec[key] / total:.0%}" if wall else ""
+        workers = f" ({sec.get('workers', 1)} workers)" if key == "train_and_evaluate_wall" else ""
+        rows.append([label + workers, f"{sec[key]:.1f}", share])
+    other = max(0.0, total - walls)
+    rows += [["other (inputs, groups, base evaluation, analysis)", f"{other:.1f}", f"{other / total:.0%}"]]
+    return rows + [["total", f"{total:.1f}", "100%"]]
+
+
 def markdown_table(head, rows) -> list[str]:
     return ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)] + [
         "| " + " | ".join(r) + " |" for r in rows

@@ -35,6 +35,25 @@ def analyse_stage(
     the results. `parquet` (None: if pyarrow is installed, True, False): Parquet copies of
     runs.csv and of every per-question record file (iftscope.parquet), before summary.json."""
 
+    runs = sorted(runs, key=lambda r: (r["seed"], r["group"], r["style"]))
+    result, rows = compute_summary(run, runs, style, contrasts)
+    result = {**result, **provenance()}
+    base = read_json(run.eval("base") / "metrics.json")
+    atomic_write_text(run.runs_csv, _csv(rows))
+    if parquet_enabled(parquet):
+        write_parquet(run.runs_parquet, rows)
+        jsonl_twins([run.probe_records, *_record_files(run, runs, base)])
+    atomic_write_json(run.summary, result)
+    seal(run.analysis, run.analysis_stage([Job(r["seed"], r["group"], r["style"]) for r in runs]).inputs)
+    return result
+
+
+def compute_summary(
+    run: RunFolder, runs: Sequence[dict[str, Any]], style: str, contrasts: ContrastsConfig | None = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(summary.json's content less provenance, runs.csv's rows) from the run folder's stored
+    evaluations of `runs`, writing nothing: what analyse_stage stores, and what a bench reads for
+    a subset of the seeds (bench/budget_compare.py)."""
     # one order whoever calls (the study in plan order, `iftscope analyse` from summary.json): the
     # tables, runs.csv and the permutation tests do not depend on how the jobs were listed
     runs = sorted(runs, key=lambda r: (r["seed"], r["group"], r["style"]))
@@ -59,15 +78,8 @@ def analyse_stage(
         **group_makeup(groups),
         "conditions": _conditions(run, runs),
         "probe": read_json(run.probe / "summary.json"),
-        **provenance(),
     }
-    atomic_write_text(run.runs_csv, _csv(rows))
-    if parquet_enabled(parquet):
-        write_parquet(run.runs_parquet, rows)
-        jsonl_twins([run.probe_records, *_record_files(run, runs, base)])
-    atomic_write_json(run.summary, result)
-    seal(run.analysis, run.analysis_stage([Job(r["seed"], r["group"], r["style"]) for r in runs]).inputs)
-    return result
+    return result, rows
 
 
 def _conditions(run: RunFolder, runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
