@@ -101,6 +101,7 @@ def problems(cfg: StudyConfig, say) -> None:
     _need(
         answers in ANSWERS, say, f"intervene.generated_answers: {answers!r} (allowed: {', '.join(ANSWERS)})"
     )
+    _written_problems(cfg, say)
     if "proxy" not in cfg.conditions:
         return
     p = cfg.proxy
@@ -118,6 +119,26 @@ def problems(cfg: StudyConfig, say) -> None:
         _need(p.model is not None, say, "proxy.model: the larger base model M (same tokenizer as data.model)")
         if p.model is not None and p.model.startswith((".", "/", "~")):
             _need(Path(p.model).is_dir(), say, f"proxy.model: {p.model}: no such folder")
+
+
+def _written_problems(cfg: StudyConfig, say) -> None:
+    """Self-instruct's written questions: a known source, positive budgets, real data only."""
+    from iftscope.intervene.selfinstruct import QUESTIONS
+
+    iv = cfg.intervene
+    source = iv.generated_questions
+    allowed = ", ".join(QUESTIONS)
+    _need(source in QUESTIONS, say, f"intervene.generated_questions: {source!r} (allowed: {allowed})")
+    _need(
+        not (source == "written" and cfg.data.model is None),
+        say,
+        "intervene.generated_questions: written needs real data (data.model); the micro-world's tiny "
+        "model has read only biographies and cannot write questions (use pool or auto)",
+    )
+    for key in ("generated_demos", "generated_attempts", "generated_tokens"):
+        _need(getattr(iv, key) >= 1, say, f"intervene.{key}: {getattr(iv, key)} (must be at least 1)")
+    temp = iv.generated_temperature
+    _need(temp > 0 and math.isfinite(temp), say, f"intervene.generated_temperature: {temp} (must be > 0)")
 
 
 def _need(ok: bool, say, message: str) -> None:
