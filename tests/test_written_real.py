@@ -1,0 +1,120 @@
+"""Self-instruct's written questions end to end on a tiny Llama with a real production tokenizer
+(Llama-2's SentencePiece vocabulary, from the mistral-common wheel): the model writes, the parser
+keeps or rejects, the model answers as the probe reads, the intervene stage writes the group; and
+the builder never reads a gold label.
+
+A random model cannot write a question, so the fixture first teaches the tiny model the format
+(100 small steps on items like the pool's, about 15 s on 2 busy cores); which questions it then
+writes, and how many are rejected, is up to its sampling.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from conftest import make_record
+from test_selfinstruct import NoGold
+
+from iftscope.intervene.groups import InterveneConfig
+from iftscope.intervene.render import RenderConfig
+from iftscope.intervene.written import writing_prompt
+from iftscope.probe.knowledge import ProbeConfig
+from iftscope.types import Question
+
+COLOURS = ("red", "blue", "green", "black")
+
+
+def item(n: int) -> Question:
+    return Question(f"x{n}", f"Which colour is object {n}?", COLOURS, n % 4, domain="colours")
+
+
+def _train_writer(folder: Path, steps: int = 100, lr: float = 3e-3) -> Path:
+    """The tiny random Llama of realmodels, taught the written-item format by plain next-token
+    training on writing prompts followed by one more item (seeded), saved back (safetensors)."""
+    import torch
+    from realmodels import tiny_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tiny_model("llama", "sp-converted", folder)
+    tok, model = AutoTokenizer.from_pretrained(folder), AutoModelForCausalLM.from_pretrained(folder)
+    rng, eos = random.Random(0), tok.eos_token_id
+    torch.manual_seed(0)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr)
+    model.train()
+    for _ in range(steps):
+        rows = []
+        for _ in range(4):
+            new = item(rng.randrange(1000))  # the loss ~0.29 after 80 steps; its floor is ~0.22
+            text = "\n".join([new.question] + [f"{chr(65 + i)}. {c}" for i, c in enumerate(COLOURS)])
+            prompt = tok(writing_prompt([item(rng.randrange(1000))]))["input_ids"]
+            rows.append(prompt + tok(text, add_special_tokens=False)["input_ids"] + [eos])
+        width = max(map(len, rows))
+        x = torch.tensor([r + [eos] * (width - len(r)) for r in rows])
+        y = torch.tensor([r + [-100] * (width - len(r)) for r in rows])
+        model(input_ids=x, labels=y).loss.backward()
+        opt.step()
+        opt.zero_grad()
+    model.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def writer(tmp_path_factory):
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny model on a busy host
+    try:
+        yield _train_writer(tmp_path_factory.mktemp("writer"))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_the_model_writes_answers_and_the_stage_stores_the_group(writer, tmp_path):
+    from iftscope.intervene.author import model_author
+    from iftscope.intervene.selfinstruct import self_instruct_group
+    from iftscope.stages.intervene import intervene_stage
+    from iftscope.stages.model import ModelSpec
+
+    questions = [item(n) for n in range(30)]
+    records = [make_record(q.id, q.answer, (0.7, 0.1, 0.1, 0.1)) for q in questions]  # H: answer 0, I: rest
+    tests = [item(500)]
+    cfg = InterveneConfig(
+        mixtures=(), size=4, generated=("self-instruct",), seed=1, generated_demos=1, generated_attempts=8,
+        generated_tokens=40, generated_temperature=0.7,
+    )  # fmt: skip
+    probe = ProbeConfig(format="paper", shots=0)
+    out = tmp_path / "groups"
+    summary = intervene_stage(
+        questions, records, cfg, RenderConfig(styles=("answer",)), out, base=ModelSpec(str(writer)),
+        probe=probe, pool=questions, tests=tests,
+    )  # fmt: skip
+    sizes = {name: g["size"] for name, g in summary["groups"].items()}
+    assert sizes == {"H": 4, "I": 4, "S": 4, "self-instruct": 4}
+    writing = summary["groups"]["self-instruct"]["writing"]
+    assert writing["accepted"] == 4 and writing["attempts"] == 4 + sum(writing["rejected"].values())
+    written = [json.loads(line) for line in (out / "written.jsonl").read_text().splitlines()]
+    pool_texts = {q.question for q in [*questions, *tests]}
+    assert len(written) == 4 and not {w["question"] for w in written} & pool_texts  # no leakage
+    assert all(len(w["choices"]) == 4 and w["metadata"]["written"] for w in written)
+    items = next(g for g in json.loads((out / "groups.json").read_text()) if g["name"] == "self-instruct")
+    items = items["items"]
+    assert [it["question_id"] for it in items] == [w["id"] for w in written]
+    assert all(it["gold"] is None and it["target"] == it["base_prediction"] for it in items)  # greedy
+    assert [w["answer"] for w in written] == [it["target"] for it in items]
+
+    # the same group from questions, pool and tests that fail when their gold label is read
+    from iftscope.models.load import load_model
+
+    reads: Counter = Counter()
+    model, tok = load_model(str(writer))
+    hidden = [NoGold(q, reads) for q in questions]
+    author = model_author(model, tok, probe, hidden, [q.question for q in tests], max_new_tokens=40,
+                          temperature=0.7)  # fmt: skip
+    made = self_instruct_group(hidden, [NoGold(r, reads) for r in records], 4, cfg, author)
+    assert not reads
+    assert [it.to_json() for it in made.group.items] == items  # seeded: the stage's group exactly
