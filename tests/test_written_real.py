@@ -3,83 +3,33 @@
 keeps or rejects, the model answers as the probe reads, the intervene stage writes the group; and
 the builder never reads a gold label.
 
-A random model cannot write a question, so the fixture first teaches the tiny model the format
-(100 small steps on items like the pool's, about 15 s on 2 busy cores); which questions it then
-writes, and how many are rejected, is up to its sampling.
+A random model cannot write a question, so the fixture (realmodels.tiny_writer) first teaches the
+tiny model the format (100 small steps on items like the pool's, about 15 s on 2 busy cores); which
+questions it then writes, and how many are rejected, is up to its sampling.
 """
 
 from __future__ import annotations
 
 import json
-import random
 from collections import Counter
-from pathlib import Path
 
-import pytest
 from conftest import make_record
 from test_selfinstruct import NoGold
 
 from iftscope.intervene.groups import InterveneConfig
 from iftscope.intervene.render import RenderConfig
-from iftscope.intervene.written import writing_prompt
 from iftscope.probe.knowledge import ProbeConfig
-from iftscope.types import Question
-
-COLOURS = ("red", "blue", "green", "black")
 
 
-def item(n: int) -> Question:
-    return Question(f"x{n}", f"Which colour is object {n}?", COLOURS, n % 4, domain="colours")
+def test_the_model_writes_answers_and_the_stage_stores_the_group(real_writer, tmp_path):
+    from realmodels import item
 
-
-def _train_writer(folder: Path, steps: int = 100, lr: float = 3e-3) -> Path:
-    """The tiny random Llama of realmodels, taught the written-item format by plain next-token
-    training on writing prompts followed by one more item (seeded), saved back (safetensors)."""
-    import torch
-    from realmodels import tiny_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tiny_model("llama", "sp-converted", folder)
-    tok, model = AutoTokenizer.from_pretrained(folder), AutoModelForCausalLM.from_pretrained(folder)
-    rng, eos = random.Random(0), tok.eos_token_id
-    torch.manual_seed(0)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr)
-    model.train()
-    for _ in range(steps):
-        rows = []
-        for _ in range(4):
-            new = item(rng.randrange(1000))  # the loss ~0.29 after 80 steps; its floor is ~0.22
-            text = "\n".join([new.question] + [f"{chr(65 + i)}. {c}" for i, c in enumerate(COLOURS)])
-            prompt = tok(writing_prompt([item(rng.randrange(1000))]))["input_ids"]
-            rows.append(prompt + tok(text, add_special_tokens=False)["input_ids"] + [eos])
-        width = max(map(len, rows))
-        x = torch.tensor([r + [eos] * (width - len(r)) for r in rows])
-        y = torch.tensor([r + [-100] * (width - len(r)) for r in rows])
-        model(input_ids=x, labels=y).loss.backward()
-        opt.step()
-        opt.zero_grad()
-    model.save_pretrained(folder, safe_serialization=True)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def writer(tmp_path_factory):
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a tiny model on a busy host
-    try:
-        yield _train_writer(tmp_path_factory.mktemp("writer"))
-    finally:
-        torch.set_num_threads(threads)
-
-
-def test_the_model_writes_answers_and_the_stage_stores_the_group(writer, tmp_path):
     from iftscope.intervene.author import model_author
     from iftscope.intervene.selfinstruct import self_instruct_group
     from iftscope.stages.intervene import intervene_stage
     from iftscope.stages.model import ModelSpec
 
+    writer = real_writer()
     questions = [item(n) for n in range(30)]
     records = [make_record(q.id, q.answer, (0.7, 0.1, 0.1, 0.1)) for q in questions]  # H: answer 0, I: rest
     tests = [item(500)]
