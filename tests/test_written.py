@@ -159,3 +159,24 @@ def test_intervene_writes_the_questions_and_the_statistics(tmp_path):
         questions_source(InterveneConfig(), [Question("m", "q", ("a", "b"), 0, metadata={"split": "x"})])
         == "pool"
     )
+
+
+def test_recipe_check_names_bad_written_settings():
+    from iftscope.study.recipe import load_recipe
+    from iftscope.study.validate import problems
+
+    on = ["conditions=[self-instruct]"]
+    cfg, _ = load_recipe(
+        None, [*on, "intervene.generated_questions=written", "intervene.generated_attempts=0"]
+    )
+    found = "\n".join(problems(cfg))
+    assert "intervene.generated_questions: written needs real data" in found
+    assert "intervene.generated_attempts: 0 (must be at least 1)" in found
+    cfg, _ = load_recipe(
+        None, [*on, "intervene.generated_questions=magic", "intervene.generated_temperature=0"]
+    )
+    found = "\n".join(problems(cfg))
+    assert "intervene.generated_questions: 'magic' (allowed: auto, written, pool)" in found
+    assert "intervene.generated_temperature: 0" in found
+    cfg, _ = load_recipe(None, [*on, "intervene.generated_questions=pool"])
+    assert problems(cfg) == []

@@ -68,3 +68,29 @@ def test_the_model_writes_answers_and_the_stage_stores_the_group(real_writer, tm
     made = self_instruct_group(hidden, [NoGold(r, reads) for r in records], 4, cfg, author)
     assert not reads
     assert [it.to_json() for it in made.group.items] == items  # seeded: the stage's group exactly
+
+
+def test_intervene_command_writes_with_the_probes_settings(real_writer, tmp_path, capsys):
+    from realmodels import item
+
+    from iftscope.cli import main
+    from iftscope.data import load_questions
+
+    data, tests = tmp_path / "pool.jsonl", tmp_path / "tests.jsonl"
+    data.write_text("".join(json.dumps(item(n).to_json()) + "\n" for n in range(30)))
+    tests.write_text(json.dumps(item(500).to_json()) + "\n")
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    rows = [make_record(f"x{n}", n % 4, (0.7, 0.1, 0.1, 0.1)).to_json() for n in range(30)]
+    (probe / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = {"format": "paper", "shots": 0, "retired_key": 1}  # an unknown key is ignored
+    summary = {"data": [str(data)], "model": str(real_writer()), "config": config}
+    (probe / "summary.json").write_text(json.dumps(summary))
+    out = tmp_path / "groups"
+    args = ["intervene", "--probe", str(probe), "--out", str(out), "--generated", "self-instruct"]
+    args += ["--generated-demos", "1", "--generated-tokens", "40", "--generated-temperature", "0.7"]
+    args += ["--generated-attempts", "8", "--size", "3", "--styles", "answer", "--tests", str(tests)]
+    assert main(args) == 0
+    assert "written: 3 kept of" in capsys.readouterr().out
+    written = load_questions(out / "written.jsonl")
+    assert len(written) == 3 and "Which colour is object 500?" not in {q.question for q in written}
