@@ -115,7 +115,7 @@ def write_questions(
     """`size` questions the model wrote (answer 0 for now: unanswered), and the statistics:
     `attempts`, `accepted`, `rejected` by reason, `rounds`. Seeded: demonstrations from
     Random(seed, attempt), samples from the author's seed per round."""
-    n_opt, budget = _n_options(pool), attempts * size
+    pool, n_opt, budget = list(pool), _n_options(pool), attempts * size
     if len(pool) < shots or shots < 1:
         raise ValueError(f"intervene.generated_demos: {shots} demonstrations, the IFT pool has {len(pool)}")
     known = {norm(q.question) for q in pool} | {norm(t) for t in author.forbidden}
@@ -148,9 +148,9 @@ def write_questions(
     return accepted, stats
 
 
-def _demos(pool: Sequence[Question], shots: int, seed: int, attempt: int) -> list[Question]:
+def _demos(pool: list[Question], shots: int, seed: int, attempt: int) -> list[Question]:
     """The demonstrations of one attempt: seeded by the recipe's seed and the attempt's number."""
-    return random.Random(f"self-instruct-write-{seed}-{attempt}").sample(list(pool), shots)
+    return random.Random(f"self-instruct-write-{seed}-{attempt}").sample(pool, shots)
 
 
 def _check(parsed, demos: Sequence[Question], known: set[str], seen: set[str]):

@@ -35,8 +35,8 @@ def intervene_stage(
 ) -> dict[str, Any]:
     """Write OUT/groups.json, OUT/examples/<group>.jsonl and OUT/summary.json; returns the summary.
     Skipped when OUT's outputs are intact (outputs.py; `inputs`: the probe folder it read). Written
-    self-instruct questions are answered as `probe` reads (demonstrations from `pool`) and must
-    not copy a question of `tests`."""
+    self-instruct questions are answered as `probe` reads (demonstrations from `pool`) and may
+    copy no question of `tests` or `pool` (nor of the IFT questions)."""
     out = Path(out)
     done = read_sealed(out, "summary.json", inputs)
     if done is not None:
@@ -60,7 +60,7 @@ def intervene_stage(
         from iftscope.intervene.author import model_author
 
         author = model_author(
-            *base_model, probe or ProbeConfig(), pool or questions, [q.question for q in tests],
+            *base_model, probe or ProbeConfig(), pool or questions, [q.question for q in [*tests, *pool]],
             max_new_tokens=cfg.generated_tokens, temperature=cfg.generated_temperature, batch_size=batch_size,
         )  # fmt: skip
     run_intervene(questions, records, out, cfg, render, base_model, tokenizer, author)
