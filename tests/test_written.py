@@ -180,3 +180,12 @@ def test_recipe_check_names_bad_written_settings():
     assert "intervene.generated_temperature: 0" in found
     cfg, _ = load_recipe(None, [*on, "intervene.generated_questions=pool"])
     assert problems(cfg) == []
+
+
+def test_items_have_the_pools_most_common_number_of_options():
+    qs = pool(6) + [Question("three", "Three options?", ("a", "b", "c"), 0, domain="engineering")]
+    fake = Scripted((1, 0, 0, 0, 0))
+    written, _ = write_questions(qs, fake.author(), size=5, seed=0, shots=6, attempts=2)
+    assert all(len(q.choices) == 4 for q in written)  # the 3-option question is never shown
+    with pytest.raises(ValueError, match="generated_demos"):  # 6 usable demonstrations, not 7
+        write_questions(qs, fake.author(), size=5, seed=0, shots=7, attempts=2)

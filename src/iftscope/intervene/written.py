@@ -3,8 +3,8 @@
 The issue's self-generated IFT data, as Self-Instruct makes it: k demonstrations drawn (seeded) from
 the IFT pool, each a question and its lettered options as the probe lists them (never their
 answers), then the model continues with a new item, sampled with a seed. A strict parser keeps an
-item only when it is one question line followed by exactly the pool's number of options `A.`,
-`B.` ... in order, and rejects, counting each reason:
+item only when it is one question line followed by exactly the pool's (most common) number of
+options `A.`, `B.` ... in order (the demonstrations all have that many), and rejects, counting each reason:
 
 - `unparseable`: not that shape (or cut off by the token limit before the item ended);
 - `empty_option`, `duplicate_options`: an option with no text, two options alike;
@@ -103,10 +103,11 @@ def parse_item(text: str, n_options: int, ended: bool) -> tuple[str, tuple[str, 
 
 
 def _n_options(pool: Sequence[Question]) -> int:
+    """The pool's most common number of options (ties: the smaller): what every written item has."""
     widths = Counter(len(q.choices) for q in pool)
-    if len(widths) != 1:
-        raise ValueError(f"written questions: the IFT pool mixes option counts {dict(widths)}; one is needed")
-    return next(iter(widths))
+    if not widths:
+        raise ValueError("written questions: the IFT pool is empty")
+    return min(widths, key=lambda w: (-widths[w], w))
 
 
 def write_questions(
@@ -115,7 +116,8 @@ def write_questions(
     """`size` questions the model wrote (answer 0 for now: unanswered), and the statistics:
     `attempts`, `accepted`, `rejected` by reason, `rounds`. Seeded: demonstrations from
     Random(seed, attempt), samples from the author's seed per round."""
-    pool, n_opt, budget = list(pool), _n_options(pool), attempts * size
+    n_opt, budget = _n_options(pool), attempts * size
+    pool = [q for q in pool if len(q.choices) == n_opt]  # demonstrations of that shape only
     if len(pool) < shots or shots < 1:
         raise ValueError(f"intervene.generated_demos: {shots} demonstrations, the IFT pool has {len(pool)}")
     known = {norm(q.question) for q in pool} | {norm(t) for t in author.forbidden}
