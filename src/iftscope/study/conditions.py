@@ -51,9 +51,16 @@ def active(cfg: StudyConfig) -> list[Condition]:
 
 
 def intervene_config(cfg: StudyConfig, seed: int):
-    """The intervene stage's config for one seed, with the generated groups the conditions add."""
+    """The intervene stage's config for one seed, with the generated groups the conditions add;
+    `generated_questions: auto` resolved by what the study knows: written on real data, pool on
+    the micro-world."""
     generated = tuple(g for c in active(cfg) for g in c.generated)
-    return replace(cfg.intervene, seed=seed, generated=cfg.intervene.generated + generated)
+    source = cfg.intervene.generated_questions
+    if source == "auto":
+        source = "pool" if cfg.data.model is None else "written"
+    return replace(
+        cfg.intervene, seed=seed, generated=cfg.intervene.generated + generated, generated_questions=source
+    )
 
 
 def larger(model):
