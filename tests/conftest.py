@@ -211,3 +211,25 @@ def small_study(tmp_path_factory):
     out = tmp_path_factory.mktemp("small-study") / "clean"
     cfg, _ = load_recipe(None, overrides)
     return overrides, cfg, out, Study(cfg, out, progress=False).run()
+
+
+@pytest.fixture(scope="session")
+def real_writer(tmp_path_factory):
+    """real_writer() -> the folder of a tiny Llama with Llama-2's SentencePiece tokenizer, taught to
+    write multiple-choice items (realmodels.tiny_writer: about 15 s), built once per session."""
+    made: list[Path] = []
+
+    def get() -> Path:
+        if not made:
+            import torch
+            from realmodels import tiny_writer
+
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)  # a tiny model on a busy host
+            try:
+                made.append(tiny_writer(tmp_path_factory.mktemp("writer")))
+            finally:
+                torch.set_num_threads(threads)
+        return made[0]
+
+    return get

@@ -120,7 +120,7 @@ class GroupItem:
     question_id: str
     target: int  # index into the question's options, in their original order
     kind: str
-    gold: int
+    gold: int | None  # None: no gold exists (a question the base model wrote itself, self-instruct)
     base_prediction: int
     base_confidence: float
 

@@ -26,16 +26,32 @@ def run(args: argparse.Namespace) -> int:
     questions = [q for path in data for q in load_questions(path)]
     model = args.model or probed.get("model")
     summary = intervene_stage(
-        questions, records, cfg, render, args.out, base=ModelSpec(model) if model else None
-    )
+        questions, records, cfg, render, args.out, base=ModelSpec(model) if model else None,
+        probe=_probe_config(probed), pool=[q for path in args.pool or () for q in load_questions(path)],
+        tests=[q for path in args.tests or () for q in load_questions(path)],
+    )  # fmt: skip
     for name, g in summary["groups"].items():
         letters = " ".join(f"{k} {v}" for k, v in sorted(g["target_letters"].items())) or "(options hidden)"
         print(
             f"{name:>15}: {g['size']} items, targets {g['kinds']}, base confidence "
             f"{g['mean_base_confidence']:.2f}, letters {letters}"
         )
-    print(f"wrote {args.out}/: groups.json, examples/<group>.jsonl, summary.json")
+        if "writing" in g:  # self-instruct questions the model wrote
+            w = g["writing"]
+            print(f"{'':>15}  written: {w['accepted']} kept of {w['attempts']}, rejected {w['rejected']}")
+    print(f"wrote {args.out}/: groups.json, examples/<group>.jsonl, [written.jsonl,] summary.json")
     return 0
+
+
+def _probe_config(probed: dict):
+    """The probe's settings as its summary records them: how written self-instruct questions are
+    answered (as the probe read the data)."""
+    from dataclasses import fields
+
+    from iftscope.probe.knowledge import ProbeConfig
+
+    known = {f.name for f in fields(ProbeConfig)}
+    return ProbeConfig(**{k: v for k, v in (probed.get("config") or {}).items() if k in known})
 
 
 def register(sub) -> None:
@@ -56,7 +72,19 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, type=Path, help="output folder")
     p.add_argument(
         "--model",
-        help="base model for self-explained and the chat template (default: the model the probe read)",
+        help="base model for self-explained, the chat template and written self-instruct questions "
+        "(default: the model the probe read)",
+    )
+    p.add_argument(
+        "--pool", nargs="+", type=Path,
+        help="written self-instruct questions: the demonstrations they are answered with, as the probe "
+        "read (default: the question files)",
+    )  # fmt: skip
+    p.add_argument(
+        "--tests",
+        nargs="+",
+        type=Path,
+        help="written self-instruct questions: test-set files none of them may copy (no leakage)",
     )
     add_config_flags(p.add_argument_group("groups (intervene.*)"), InterveneConfig)
     add_config_flags(

@@ -24,17 +24,18 @@ def _zero_shot(scorer: Scorer, questions: Sequence[Question], pool: Sequence[Que
 
 
 def memorisation(
-    scorer: Scorer, trained: Sequence[Question], gold: Sequence[int], pool: Sequence[Question], fmt_name: str
-) -> dict[str, Any]:
+    scorer: Scorer, trained: Sequence[Question], gold: Sequence[int | None], pool: Sequence[Question],
+    fmt_name: str,
+) -> dict[str, Any]:  # fmt: skip
     """The trained questions themselves (answer = the trained target): is the target memorised,
-    and how often does the model still give the gold answer?"""
+    and how often does the model still give the gold answer? (No `gold_accuracy` when some
+    question has no gold: questions the base model wrote itself.)"""
     recs = _zero_shot(scorer, trained, pool, fmt_name)
     n = max(len(recs), 1)
-    return {
-        "trained_n": len(recs),
-        "target_accuracy": sum(r.correct for r in recs) / n,
-        "gold_accuracy": sum(r.prediction == g for r, g in zip(recs, gold, strict=True)) / n,
-    }
+    out = {"trained_n": len(recs), "target_accuracy": sum(r.correct for r in recs) / n}
+    if all(g is not None for g in gold):
+        out["gold_accuracy"] = sum(r.prediction == g for r, g in zip(recs, gold, strict=True)) / n
+    return out
 
 
 def retention(scorer: Scorer, held: Sequence[Question], probe_cfg: ProbeConfig) -> dict[str, float]:

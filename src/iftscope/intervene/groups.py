@@ -35,6 +35,13 @@ class InterveneConfig:
     seed: int = 0  # which items each group draws (a study sets it from `seeds`)
     generated: tuple[str, ...] = ()  # groups the base model writes itself (self-instruct), same size
     generated_answers: str = "greedy"  # self-instruct targets: the model's argmax (greedy) or sampled, seeded
+    # self-instruct questions: written (by the base model, k-shot from the IFT pool), pool (drawn
+    # from it), auto (written on real data, pool on the micro-world, whose tiny model cannot write)
+    generated_questions: str = "auto"
+    generated_demos: int = 5  # written: IFT pool questions shown (options, no answers) per item written
+    generated_attempts: int = 4  # written: at most this many items written per item needed, then an error
+    generated_tokens: int = 160  # written: at most this many new tokens per item
+    generated_temperature: float = 1.0  # written: sampling temperature (top-p 1, no top-k), seeded
     # I-augmented: each I fact in this many wordings (1 + lexicon.AUGMENT_QUESTIONS; 0 or 1: no
     # such group); micro-world only
     augment: int = 0

@@ -13,6 +13,11 @@ and metadata and the probe's distribution, never `Question.answer` nor the probe
 (`gold`, `correct`, `known`). Gold labels are attached afterwards, for the memorisation measures
 and for the group's make-up (`makeup`: how much of its data the model actually knew).
 
+On real data the questions are, by default, written by the model itself (`generated_questions:
+written`, intervene.written: k-shot from the IFT pool's questions, parsed strictly, answered with the
+probe's reading); on the micro-world, whose tiny model has read only biographies, they are drawn
+from the pool (`pool`); `auto` picks so.
+
 Generated groups come from the `GENERATED` registry, built at the size of the other groups.
 """
 
@@ -24,9 +29,32 @@ from statistics import mean
 from typing import Any
 
 from iftscope.intervene.groups import InterveneConfig, _eligible
+from iftscope.intervene.written import Author, Generated, written_group
 from iftscope.types import Group, GroupItem, ProbeRecord, Question
 
 ANSWERS = ("greedy", "sampled")
+QUESTIONS = {
+    "auto": "written on real data, pool on the micro-world",
+    "written": "written by the base model, k-shot from the IFT pool's questions (intervene.written)",
+    "pool": "drawn from the IFT pool",
+}
+
+
+def questions_source(cfg: InterveneConfig, questions: Sequence[Question]) -> str:
+    """`written` or `pool`: what `generated_questions` means for these questions (auto: the
+    micro-world's questions carry a `split`)."""
+    if cfg.generated_questions not in QUESTIONS:
+        raise ValueError(
+            f"generated_questions: {cfg.generated_questions!r} (allowed: {', '.join(QUESTIONS)})"
+        )
+    if cfg.generated_questions != "auto":
+        return cfg.generated_questions
+    return "pool" if any("split" in q.metadata for q in questions) else "written"
+
+
+def needs_author(cfg: InterveneConfig, questions: Sequence[Question]) -> bool:
+    """Whether the base model must write questions (and so be loaded)."""
+    return "self-instruct" in cfg.generated and questions_source(cfg, questions) == "written"
 
 
 def self_generated(
@@ -55,39 +83,55 @@ def self_generated(
 
 
 def self_instruct_group(
-    questions: Sequence[Question], records: Sequence[ProbeRecord], size: int, cfg: InterveneConfig
-) -> Group:
-    """The `self-instruct` group: `self_generated`'s items, the gold label attached afterwards."""
+    questions: Sequence[Question], records: Sequence[ProbeRecord], size: int, cfg: InterveneConfig,
+    author: Author | None = None,
+) -> Generated:  # fmt: skip
+    """The `self-instruct` group: questions the model wrote (`author`, intervene.written), or
+    `self_generated`'s items from the pool with the gold label attached afterwards."""
+    if questions_source(cfg, questions) == "written":
+        if author is None:
+            raise ValueError("self-instruct with written questions needs the base model (it writes them)")
+        pool = [q for q in questions if _eligible(q)]
+        return written_group(
+            pool, author, size, cfg.seed, shots=cfg.generated_demos, attempts=cfg.generated_attempts,
+            answers=cfg.generated_answers,
+        )  # fmt: skip
     gold = {q.id: q.answer for q in questions}
     chosen = self_generated(questions, records, size, cfg.seed, cfg.generated_answers)
     items = tuple(GroupItem(qid, t, "self-generated", gold[qid], own, conf) for qid, t, own, conf in chosen)
     how = "its argmax" if cfg.generated_answers == "greedy" else "sampled from its option distribution"
-    return Group(
-        "self-instruct", f"IFT pool questions (known or not); the base model's own answer ({how})", items
-    )
+    what = f"IFT pool questions (known or not); the base model's own answer ({how})"
+    return Generated(Group("self-instruct", what, items))
 
 
-GroupBuilder = Callable[[Sequence[Question], Sequence[ProbeRecord], int, InterveneConfig], Group]
+GroupBuilder = Callable[
+    [Sequence[Question], Sequence[ProbeRecord], int, InterveneConfig, Author | None], Generated
+]
 GENERATED: dict[str, GroupBuilder] = {"self-instruct": self_instruct_group}
 
 
 def generated_groups(
-    questions: Sequence[Question], records: Sequence[ProbeRecord], size: int, cfg: InterveneConfig
-) -> list[Group]:
+    questions: Sequence[Question], records: Sequence[ProbeRecord], size: int, cfg: InterveneConfig,
+    author: Author | None = None,
+) -> list[Generated]:  # fmt: skip
     """The groups `cfg.generated` names, each of `size` items (the other groups' size)."""
     unknown = [name for name in cfg.generated if name not in GENERATED]
     if unknown:
         raise ValueError(f"generated: unknown group(s) {unknown} (known: {', '.join(GENERATED)})")
-    return [GENERATED[name](questions, records, size, cfg) for name in cfg.generated]
+    return [GENERATED[name](questions, records, size, cfg, author) for name in cfg.generated]
 
 
 def makeup(
-    items: Sequence[dict[str, Any]], probe_known: dict[str, bool], truth: dict[str, bool] | None = None
-) -> dict[str, Any]:
+    items: Sequence[dict[str, Any]], probe_known: dict[str, bool], truth: dict[str, bool] | None = None,
+    writing: dict[str, Any] | None = None,
+) -> dict[str, Any]:  # fmt: skip
     """What a generated group is made of (items as groups.json stores them): the share of targets
     that are the gold answer, of items the probe says the model knows, and, with the micro-world's
     ground truth (`truth`: question id -> fact recalled by a pretrained model), of items it truly
-    knew, and the accuracy of its own targets on known and on unknown items."""
+    knew, and the accuracy of its own targets on known and on unknown items. Questions the model
+    wrote have no gold: confidence only (`written_makeup`)."""
+    if any(it["gold"] is None for it in items):
+        return written_makeup(items, writing or {})
     out: dict[str, Any] = {
         "n": len(items),
         "target_is_gold": mean(it["target"] == it["gold"] for it in items),
@@ -102,3 +146,19 @@ def makeup(
             mean(it["target"] == it["gold"] for it in unknown) if unknown else None
         )
     return out
+
+
+def written_makeup(items: Sequence[dict[str, Any]], writing: dict[str, Any]) -> dict[str, Any]:
+    """A written group's make-up: no gold exists, so the confidence of the model in its own answers
+    (`mean_confidence`, `confident_share`: above 0.5 of the options' probability) and how writing
+    went (`accepted_share` of the items written; `writing`: attempts, accepted, rejected by reason)."""
+    conf = [it["base_confidence"] for it in items]
+    attempts = writing.get("attempts")
+    return {
+        "n": len(items),
+        "written": True,
+        "mean_confidence": mean(conf),
+        "confident_share": mean(c > 0.5 for c in conf),
+        "accepted_share": writing["accepted"] / attempts if attempts else None,
+        "writing": writing,
+    }

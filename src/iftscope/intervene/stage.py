@@ -92,6 +92,9 @@ def _explanations(
     )  # fmt: skip
 
 
+WRITTEN = "written.jsonl"  # the questions the base model wrote (self-instruct on real data)
+
+
 def run_intervene(
     questions: Sequence[Question],
     records: Sequence[ProbeRecord],
@@ -100,17 +103,23 @@ def run_intervene(
     render: RenderConfig,
     base_model=None,
     tokenizer=None,
+    author=None,
 ) -> dict[str, Any]:
-    """Write OUT/groups.json, OUT/examples/<group>.jsonl (every style) and OUT/summary.json, all at
-    once. `base_model` = (model, tokenizer) writes the explanations of style `self-explained`
-    (intervene.explanation_tokens long, at intervene.explanation_temperature); the template `chat`
-    uses the tokenizer's chat template, for the examples and the explanation prompts alike."""
+    """Write OUT/groups.json, OUT/examples/<group>.jsonl (every style), OUT/written.jsonl (the
+    questions the model wrote, if any) and OUT/summary.json, all at once. `base_model` = (model,
+    tokenizer) writes the explanations of style `self-explained` (intervene.explanation_tokens long,
+    at intervene.explanation_temperature); the template `chat` uses the tokenizer's chat template,
+    for the examples and the explanation prompts alike; `author` (intervene.written.Author) writes
+    self-instruct's questions when they are written."""
     groups = build_groups(questions, records, cfg)
+    generated = []
     if cfg.generated:
         from iftscope.intervene.selfinstruct import generated_groups
 
-        groups += generated_groups(questions, records, len(groups[0].items), cfg)
-    by_id = {q.id: q for q in questions}
+        generated = generated_groups(questions, records, len(groups[0].items), cfg, author)
+        groups += [g.group for g in generated]
+    written = [q for g in generated for q in g.questions]
+    by_id = {q.id: q for q in [*questions, *written]}
     chat = _chat(render, base_model, tokenizer)
     explanations = _explanations(groups, by_id, cfg, render, base_model, chat)
     examples = {g.name: render_group(g, by_id, render, chat, explanations) for g in groups}
@@ -120,6 +129,15 @@ def run_intervene(
         "groups": describe(groups, examples, questions, records),
         "matching": _matching(questions, records, cfg, groups),
     }
+    for g in generated:
+        if g.writing is not None:
+            summary["groups"][g.group.name]["writing"] = g.writing
+    _write(out, groups, examples, written, summary)
+    return summary
+
+
+def _write(out, groups: Sequence[Group], examples, written: Sequence[Question], summary) -> None:
+    """The stage's files, all or none (summary.json last)."""
     with atomic_dir(out) as tmp:
         (tmp / "examples").mkdir()
         for name, rows in examples.items():
@@ -130,5 +148,16 @@ def run_intervene(
             for g in groups
         ]
         (tmp / "groups.json").write_text(json.dumps(groups_json, indent=1), encoding="utf-8")
+        if written:
+            text = "".join(json.dumps(q.to_json(), ensure_ascii=False) + "\n" for q in written)
+            (tmp / WRITTEN).write_text(text, encoding="utf-8")
         atomic_write_json(tmp / "summary.json", summary)
-    return summary
+
+
+def group_questions(questions: Sequence[Question], folder: str | Path) -> dict[str, Question]:
+    """Question id -> question for a groups folder's items: the data's and those the model wrote."""
+    from iftscope.data import load_questions
+
+    path = Path(folder) / WRITTEN
+    written = load_questions(path) if path.exists() else []
+    return {q.id: q for q in [*questions, *written]}

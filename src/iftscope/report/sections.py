@@ -98,7 +98,11 @@ MADE_OF = {
     "truly_known": "facts the base model recalls (ground truth)",
     "target_is_gold_known": "target accuracy on the recalled facts",
     "target_is_gold_unknown": "target accuracy on the rest",
+    "mean_confidence": "mean confidence of the model in its own answers",
+    "confident_share": "its own answers with confidence above 0.5",
+    "accepted_share": "items written that the parser accepted",
 }
+WRITTEN_NOTE = "questions written by the model; no gold: confidence only"
 
 
 def conditions_rows(result: dict[str, Any]) -> list[list[str]]:
@@ -110,6 +114,8 @@ def conditions_rows(result: dict[str, Any]) -> list[list[str]]:
         acc = (cond["large_base"].get(s) or {}).get("accuracy")
         rows.append(["proxy", f"larger base M, untuned: accuracy on {s}", _num(acc)])
     made = (cond.get("self_instruct") or {}).get("mean") or {}
+    if made.get("written"):
+        rows.append(["self-instruct", "make-up", WRITTEN_NOTE])
     rows += [["self-instruct", what, _num(made[k])] for k, what in MADE_OF.items() if k in made]
     return rows
 

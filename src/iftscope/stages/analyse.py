@@ -103,9 +103,13 @@ def _conditions(run: RunFolder, runs: Sequence[dict[str, Any]]) -> dict[str, Any
     for seed in seeds:
         groups = read_json(run.groups(seed) / "groups.json")
         items = next(g["items"] for g in groups if g["name"] == "self-instruct")
-        per_seed[str(seed)] = makeup(items, known, truth)
-    keys = [k for k, v in per_seed[str(seeds[0])].items() if k != "n" and v is not None]
+        writing = read_json(run.groups(seed) / "summary.json")["groups"]["self-instruct"].get("writing")
+        per_seed[str(seed)] = makeup(items, known, truth, writing)
+    first = per_seed[str(seeds[0])]
+    keys = [k for k, v in first.items() if k != "n" and type(v) in (int, float)]  # numbers, not flags
     mean = {k: float(np.mean([m[k] for m in per_seed.values() if m[k] is not None])) for k in keys}
+    if first.get("written"):
+        mean["written"] = True
     out["self_instruct"] = {"per_seed": per_seed, "mean": mean}
     return out
 

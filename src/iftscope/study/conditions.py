@@ -51,9 +51,16 @@ def active(cfg: StudyConfig) -> list[Condition]:
 
 
 def intervene_config(cfg: StudyConfig, seed: int):
-    """The intervene stage's config for one seed, with the generated groups the conditions add."""
+    """The intervene stage's config for one seed, with the generated groups the conditions add;
+    `generated_questions: auto` resolved by what the study knows: written on real data, pool on
+    the micro-world."""
     generated = tuple(g for c in active(cfg) for g in c.generated)
-    return replace(cfg.intervene, seed=seed, generated=cfg.intervene.generated + generated)
+    source = cfg.intervene.generated_questions
+    if source == "auto":
+        source = "pool" if cfg.data.model is None else "written"
+    return replace(
+        cfg.intervene, seed=seed, generated=cfg.intervene.generated + generated, generated_questions=source
+    )
 
 
 def larger(model):
@@ -101,6 +108,7 @@ def problems(cfg: StudyConfig, say) -> None:
     _need(
         answers in ANSWERS, say, f"intervene.generated_answers: {answers!r} (allowed: {', '.join(ANSWERS)})"
     )
+    _written_problems(cfg, say)
     if "proxy" not in cfg.conditions:
         return
     p = cfg.proxy
@@ -118,6 +126,26 @@ def problems(cfg: StudyConfig, say) -> None:
         _need(p.model is not None, say, "proxy.model: the larger base model M (same tokenizer as data.model)")
         if p.model is not None and p.model.startswith((".", "/", "~")):
             _need(Path(p.model).is_dir(), say, f"proxy.model: {p.model}: no such folder")
+
+
+def _written_problems(cfg: StudyConfig, say) -> None:
+    """Self-instruct's written questions: a known source, positive budgets, real data only."""
+    from iftscope.intervene.selfinstruct import QUESTIONS
+
+    iv = cfg.intervene
+    source = iv.generated_questions
+    allowed = ", ".join(QUESTIONS)
+    _need(source in QUESTIONS, say, f"intervene.generated_questions: {source!r} (allowed: {allowed})")
+    _need(
+        not (source == "written" and cfg.data.model is None),
+        say,
+        "intervene.generated_questions: written needs real data (data.model); the micro-world's tiny "
+        "model has read only biographies and cannot write questions (use pool or auto)",
+    )
+    for key in ("generated_demos", "generated_attempts", "generated_tokens"):
+        _need(getattr(iv, key) >= 1, say, f"intervene.{key}: {getattr(iv, key)} (must be at least 1)")
+    temp = iv.generated_temperature
+    _need(temp > 0 and math.isfinite(temp), say, f"intervene.generated_temperature: {temp} (must be > 0)")
 
 
 def _need(ok: bool, say, message: str) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from iftscope.intervene.stage import group_questions
 from iftscope.probe.formats import get_format
 from iftscope.probe.knowledge import ProbeConfig
 from iftscope.runfolder import Job, RunFolder
@@ -260,7 +261,7 @@ def job_extras(cfg: StudyConfig, run: RunFolder, inputs: StudyInputs, job: Job) 
         items = next(g for g in read_json(run.groups(job.seed) / "groups.json") if g["name"] == job.group)[
             "items"
         ]
-        by_id = {q.id: q for q in inputs.questions}
+        by_id = group_questions(inputs.questions, run.groups(job.seed))  # with those the model wrote
         trained = [replace(by_id[it["question_id"]], answer=it["target"]) for it in items]
         mem = behaviour.memorisation(
             scorer, trained, [it["gold"] for it in items], inputs.pool, cfg.tuned_format

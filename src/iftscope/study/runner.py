@@ -156,7 +156,9 @@ class Study:
         folder = self.run_dir.groups(seed)
         summary = intervene_stage(
             inputs.questions, records, intervene_config(cfg, seed), replace(cfg.render, seed=seed),
-            folder, base=inputs.base, inputs=self.run_dir.groups_stage(seed).inputs,
+            folder, base=inputs.base, inputs=self.run_dir.groups_stage(seed).inputs, probe=cfg.probe,
+            pool=inputs.pool, tests=[q for qs in inputs.sets.values() for q in qs],
+            batch_size=cfg.eval_batch_size,
         )  # fmt: skip
         names = [
             g for g in summary["groups"] if (not cfg.groups or g in cfg.groups) and g not in cfg.skip_groups
