@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -144,6 +144,12 @@ def _view(doc: dict[str, Any], lls: list[float], mode: str, cfg: ProbeConfig) ->
     return back, mass
 
 
+def _tied(lls: list[float]) -> bool:
+    """The two highest log-likelihoods exactly equal (models.scorer.LetterScores.tied)."""
+    top = sorted(lls)[-2:]
+    return len(top) == 2 and top[0] == top[1]
+
+
 def _settings(doc: dict[str, Any], where: str) -> tuple[PromptFormat, ProbeConfig]:
     meta = json.loads(doc["iftscope"])
     if meta.get("version") != EXPORT_VERSION:
@@ -167,6 +173,13 @@ class ImportedSet:
     records: list[ProbeRecord]
     format: PromptFormat
     config: ProbeConfig
+    tied: list[bool] = field(default_factory=list)  # letter formats: per view scored, top two tie
+
+    @property
+    def tie_rate(self) -> float | None:
+        """Views whose two highest log-likelihoods are exactly equal / views scored (letter formats:
+        the native scorer's `tie_rate`); None for continuation formats."""
+        return sum(self.tied) / len(self.tied) if self.format.mode == LETTER and self.tied else None
 
 
 def records_from_samples(samples: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, ImportedSet]:
@@ -201,4 +214,5 @@ def records_from_samples(samples: Iterable[tuple[str, dict[str, Any]]]) -> dict[
         got = out.setdefault(set_name, ImportedSet([], [], fmt, cfg))
         got.questions.append(q)
         got.records.append(record_from_views(q, dists, masses, fmt, cfg))
+        got.tied.extend(_tied(views[v][1]) for v in range(first["views"]))
     return out

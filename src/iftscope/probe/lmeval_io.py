@@ -93,14 +93,15 @@ def read_samples(paths: Sequence[str | Path]) -> Iterator[tuple[str, dict[str, A
 
 
 def lm_eval_model_args(cfg: ProbeConfig, model_path: str, dtype: str, adapter: str | None) -> dict[str, Any]:
-    """probe.lm_eval_args as a dict, `pretrained` (and `peft`, `dtype`) filled in from the study."""
-    from iftscope.probe.lmeval_run import parse_model_args
+    """probe.lm_eval_args as a dict, `pretrained` (and `dtype`, the adapter's arguments for the
+    lm-eval model type: lmeval_run.ADAPTER_ARGS) filled in from the study."""
+    from iftscope.probe.lmeval_run import adapter_args, parse_model_args
 
     args = parse_model_args(cfg.lm_eval_args)
     args.setdefault("pretrained", model_path)
     args.setdefault("dtype", dtype)
-    if adapter:
-        args.setdefault("peft", adapter)
+    for key, value in (adapter_args(cfg.lm_eval_model, adapter) if adapter else {}).items():
+        args.setdefault(key, value)
     return args
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,42 @@ def parse_model_args(text: str) -> dict[str, Any]:
     from lm_eval.utils import simple_parse_args_string
 
     return simple_parse_args_string(text)
+
+
+@dataclass(frozen=True)
+class AdapterArgs:
+    """How one lm-eval model type takes a PEFT (LoRA) adapter on its base model: the model_args key
+    naming the adapter folder, and the key bounding the LoRA rank it accepts, if it has one."""
+
+    path: str
+    rank: str | None = None
+
+
+# lm-eval model type -> its adapter arguments (types not here cannot score a LoRA job's adapter)
+ADAPTER_ARGS: dict[str, AdapterArgs] = {
+    "hf": AdapterArgs("peft"),  # models/huggingface.py: PeftModel.from_pretrained(base, peft)
+    "hf-auto": AdapterArgs("peft"),
+    "huggingface": AdapterArgs("peft"),
+    "vllm": AdapterArgs("lora_local_path", rank="max_lora_rank"),  # LoRARequest; enable_lora follows
+}
+# model_args the study fills in for each model it scores; a recipe naming them would score one model
+MODEL_KEYS = ("pretrained", *sorted({a.path for a in ADAPTER_ARGS.values()}))
+
+
+def adapter_args(model_type: str, adapter: str | Path) -> dict[str, Any]:
+    """The model_args that put ADAPTER (a PEFT folder) on the base for lm-eval model type
+    `model_type`; ValueError naming the types that can when this one cannot."""
+    if model_type not in ADAPTER_ARGS:
+        raise ValueError(
+            f"probe.lm_eval_model {model_type!r} cannot be given a LoRA adapter by iftscope (model "
+            f"types that can: {', '.join(ADAPTER_ARGS)}); use one of them, or full fine-tuning (train.lora false)"
+        )
+    spec = ADAPTER_ARGS[model_type]
+    out: dict[str, Any] = {spec.path: str(adapter)}
+    if spec.rank:  # vLLM preallocates LoRA slots of max_lora_rank (default 16): at least the adapter's r
+        r = json.loads((Path(adapter) / "adapter_config.json").read_text(encoding="utf-8")).get("r", 16)
+        out[spec.rank] = max(16, 1 << (int(r) - 1).bit_length())
+    return out
 
 
 def lm_eval_device(device: str) -> str | None:
@@ -80,6 +117,7 @@ def run_lm_eval(
         verbosity="ERROR",
         **kwargs,
     )
+    _release()  # lm-eval's copy of the model, before the caller loads another
     if results is None:  # a non-zero rank of a multi-process run: rank 0 writes
         return {}
     files = {}
@@ -88,6 +126,17 @@ def run_lm_eval(
         text = "".join(json.dumps(_plain(r), ensure_ascii=False, default=str) + "\n" for r in rows)
         files[task] = atomic_write_text(Path(samples_dir) / f"samples_{task}.jsonl", text)
     return files
+
+
+def _release() -> None:
+    """Collect the model lm-eval loaded and hand cached GPU memory back to the driver."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _plain(sample: dict[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,10 @@ reads it; tuned models zero-shot in the format they were trained with (the study
 ProbeConfig each gets). In a study every model is also read with the other instrument (the base in
 the tuned models' QA format, each tuned model as the probe reads the base: folders `QA` and `PROBE`
 under its eval folder), so consistency compares like with like (`with_instrument`).
+
+With `backend: lm-eval` the sets are scored by lm-evaluation-harness from the model's folder (a
+tuned LoRA job: the base plus its adapter; a full fine-tuning: its saved model) and imported into
+the same records and metrics; the extras (generation, memorisation ...) still use iftscope's scorer.
 """
 
 from __future__ import annotations
@@ -59,18 +63,16 @@ def evaluate_stage(
     done = read_sealed(out, "metrics.json", inputs)
     if done is not None:
         return done
-    if cfg.backend == "lm-eval" and loaded is None and extras is None:  # docs/lm-eval.md
-        return _lm_eval_stage(model, sets, cfg, out, pool, reference, batch_size, inputs)
     # `loaded`: (model, tokenizer) already in memory (a job's model just trained), not read again
-    scorer = HFScorer(*loaded, batch_size=batch_size) if loaded else model.scorer(batch_size)
-    fmt = get_format(cfg.format).with_tokenizer(scorer.tokenizer)
-    records, metrics = {}, {}
-    for name, questions in sets.items():
-        counted = TieCount(scorer)
-        records.update(score_sets(counted, {name: questions}, fmt, cfg, pool))
-        metrics[name] = set_metrics(records[name], reference[name] if reference else None)
-        if counted.tie_rate is not None:  # letter formats: rows whose top options tie exactly
-            metrics[name]["tie_rate"] = counted.tie_rate
+    def scorer_now() -> HFScorer:
+        return HFScorer(*loaded, batch_size=batch_size) if loaded else model.scorer(batch_size)
+
+    if cfg.backend == "lm-eval":  # the sets scored by lm-evaluation-harness, extras natively (docs/lm-eval.md)
+        records, metrics = _lm_eval_scores(model, sets, cfg, out, pool, reference, batch_size)
+        scorer = scorer_now() if extras is not None else None  # loaded after lm-eval let go of its copy
+    else:
+        scorer = scorer_now()
+        records, metrics = _native_scores(scorer, sets, cfg, pool, reference)
     if extras is not None:
         for key, value in extras(scorer, records).items():
             if key in metrics:
@@ -84,20 +86,37 @@ def evaluate_stage(
     return read_json(out / "metrics.json")
 
 
-def _lm_eval_stage(model, sets, cfg, out: Path, pool, reference, batch_size: int, inputs) -> dict[str, Any]:
-    """The scoring through lm-evaluation-harness (probe.backend lm-eval): every set in one run."""
+Scores = tuple[dict[str, list[ProbeRecord]], dict[str, Any]]  # records and metrics per set
+
+
+def _native_scores(scorer: HFScorer, sets, cfg: ProbeConfig, pool, reference) -> Scores:
+    """Every set scored by iftscope's scorer, set by set."""
+    fmt = get_format(cfg.format).with_tokenizer(scorer.tokenizer)
+    records, metrics = {}, {}
+    for name, questions in sets.items():
+        counted = TieCount(scorer)
+        records.update(score_sets(counted, {name: questions}, fmt, cfg, pool))
+        metrics[name] = set_metrics(records[name], reference[name] if reference else None)
+        if counted.tie_rate is not None:  # letter formats: rows whose top options tie exactly
+            metrics[name]["tie_rate"] = counted.tie_rate
+    return records, metrics
+
+
+def _lm_eval_scores(model: ModelSpec, sets, cfg: ProbeConfig, out: Path, pool, reference, batch_size: int) -> Scores:
+    """Every set scored by lm-evaluation-harness in one run (the model read from its folder, a
+    tuned model's adapter given as its model type takes one); OUT/lm-eval keeps the task folder,
+    the samples and provenance.json."""
     from iftscope.stages.lmeval import lm_eval_records
 
     imported, provenance = lm_eval_records(model, sets, pool, cfg, out / "lm-eval", batch_size)
-    metrics: dict[str, Any] = {}
+    records, metrics = {}, {}
     for name in sets:
-        records = imported[name].records
-        metrics[name] = set_metrics(records, reference[name] if reference else None)
-        atomic_write_jsonl(out / f"records-{name}.jsonl", (r.to_json() for r in records))
+        records[name] = imported[name].records
+        metrics[name] = set_metrics(records[name], reference[name] if reference else None)
+        if imported[name].tie_rate is not None:
+            metrics[name]["tie_rate"] = imported[name].tie_rate
     atomic_write_json(out / "lm-eval" / "provenance.json", provenance)
-    atomic_write_json(out / "metrics.json", metrics)
-    seal(out, inputs)
-    return read_json(out / "metrics.json")
+    return records, metrics
 
 
 def with_instrument(

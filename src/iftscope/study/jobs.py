@@ -164,10 +164,9 @@ def _train_and_evaluate(cfg: StudyConfig, run: RunFolder, inputs: StudyInputs, j
         release_models()  # the launched processes need every GPU's memory
         train_launched(cfg.launch, run.root, job.seed, job.group, job.style, run.train(job))
     trained: list[tuple[Any, Any]] = []  # the model this process just trained, evaluated as it is
-    train = train_job(
-        cfg, run, inputs, job, keep=lambda model, tok: trained.append((model, tok)),
-        on_log=tracked.step if tracked else None,
-    )  # fmt: skip
+    # (through lm-eval, which reads it from its folder, it is let go first and read again for the extras)
+    keep = None if cfg.probe.backend == "lm-eval" else lambda model, tok: trained.append((model, tok))
+    train = train_job(cfg, run, inputs, job, keep=keep, on_log=tracked.step if tracked else None)
     if tracked:
         tracked.steps(train.get("log", []))  # the steps not seen live (resumed, launched)
     t2 = time.perf_counter()
@@ -218,9 +217,13 @@ def evaluate_job(
     (eval/<job>/probe, consistency with the base's probe records) and zero-shot as it was trained
     (consistency with the base read in that same QA format); the first is stored in the second's
     metrics as `<set>.probe`. `loaded`: (model, tokenizer) when the job's model is still in memory
-    (else read from its folder, once for both)."""
+    (else read from its folder, once for both). With `probe.backend: lm-eval` both instruments'
+    scoring goes through lm-eval (the model read from its folder) and only the extras use `loaded`
+    (read after lm-eval's runs when not given)."""
     tuned, sets = inputs.base.tuned(run.train(job) / "model"), list(inputs.sets)
-    if loaded is None and not run.eval_done(job):
+    if cfg.probe.backend == "lm-eval" and loaded is None:
+        release_models()  # lm-eval loads the tuned model itself: leave it the device's memory
+    elif loaded is None and not run.eval_done(job):
         loaded = tuned.load()
     base_probe = read_reference(run.eval("base"), sets)
     sealed = run.eval_stage(job).inputs
@@ -237,8 +240,13 @@ def evaluate_job(
 
 
 def qa_config(cfg: StudyConfig) -> ProbeConfig:
-    """How tuned models are read in QA: zero-shot in the format they were trained with."""
-    return ProbeConfig(format=cfg.tuned_format, shots=0, seed=cfg.probe.seed)
+    """How tuned models are read in QA: zero-shot in the format they were trained with, scored by
+    the probe's backend (native, or lm-eval with the same model type and arguments)."""
+    p = cfg.probe
+    return ProbeConfig(
+        format=cfg.tuned_format, shots=0, seed=p.seed, backend=p.backend, lm_eval_model=p.lm_eval_model,
+        lm_eval_args=p.lm_eval_args,
+    )  # fmt: skip
 
 
 def job_extras(cfg: StudyConfig, run: RunFolder, inputs: StudyInputs, job: Job) -> Extras:

@@ -138,16 +138,17 @@ class Study:
         format: cloze statements on the micro-world, k-shot on real data), and also in the tuned
         models' QA format (eval/base/qa), so that QA consistency compares like with like."""
         run, cfg = self.run_dir, self.cfg
-        loaded = None if run.eval_done("base") and run.eval_done("base", QA) else inputs.base.load()
+        done = run.eval_done("base") and run.eval_done("base", QA)
+        # through lm-eval (probe.backend) both readings load the model themselves
+        loaded = None if done or cfg.probe.backend == "lm-eval" else inputs.base.load()
         sealed = run.eval_stage("base").inputs
-        native = cfg.probe.backend != "lm-eval"  # the probe through lm-eval loads the model itself
         evaluate_stage(
             inputs.base, inputs.sets, qa_config(cfg), run.eval("base", QA), pool=inputs.pool,
             batch_size=cfg.eval_batch_size, loaded=loaded, inputs=sealed,
         )  # fmt: skip
         return evaluate_stage(
             inputs.base, inputs.sets, cfg.probe, run.eval("base"), pool=inputs.pool,
-            batch_size=cfg.eval_batch_size, loaded=loaded if native else None, inputs=sealed,
+            batch_size=cfg.eval_batch_size, loaded=loaded, inputs=sealed,
         )  # fmt: skip
 
     def groups(self, inputs: StudyInputs, records, seed: int) -> list[Job]:

@@ -167,16 +167,22 @@ def _probe(cfg: StudyConfig, say) -> None:
 def _lm_eval(cfg: StudyConfig, say) -> None:
     """probe.backend lm-eval: lm-eval installed (else the extra named), settings it can reproduce."""
     from iftscope.probe.knowledge import BACKENDS
-    from iftscope.probe.lmeval_run import MissingExtra, parse_model_args, require_lm_eval
+    from iftscope.probe.lmeval_run import ADAPTER_ARGS, MODEL_KEYS, MissingExtra, parse_model_args, require_lm_eval
 
     p = cfg.probe
     _need(p.backend in BACKENDS, say, f"probe.backend: {p.backend!r} (allowed: {', '.join(BACKENDS)})")
     if p.backend != "lm-eval":
         return
     _need(p.normalise != "token", say, "probe.normalise: token cannot go through lm-eval (use sum or char)")
+    _need(
+        p.lm_eval_model in ADAPTER_ARGS or not cfg.train.lora, say,
+        f"probe.lm_eval_model: {p.lm_eval_model!r} cannot score the LoRA jobs' adapters (model types "
+        f"that can: {', '.join(ADAPTER_ARGS)}; or train.lora: false)",
+    )  # fmt: skip
     try:
         require_lm_eval()
-        parse_model_args(p.lm_eval_args)
+        named = sorted(set(parse_model_args(p.lm_eval_args)) & set(MODEL_KEYS))
+        _need(not named, say, f"probe.lm_eval_args: {', '.join(named)} (the study names each model it scores)")
     except (MissingExtra, ValueError) as e:
         say(str(e))
 
