@@ -23,7 +23,9 @@ from iftscope.types import Group, GroupItem
 
 pytest.importorskip("lm_eval")
 
-SFT = SFTConfig(steps=4, batch_size=4, lr=3e-2, warmup=1, checkpoint_every=0, target_modules=("q_proj", "v_proj"))
+SFT = SFTConfig(
+    steps=4, batch_size=4, lr=3e-2, warmup=1, checkpoint_every=0, target_modules=("q_proj", "v_proj")
+)
 READINGS = {  # the study's two instruments: QA as trained (continuation), a k-shot letter probe
     "qa": ProbeConfig(format="qa", shots=0),
     "letter": ProbeConfig(format="mmlu", shots=1, demos="first", permutations=2, known_rule="argmax"),
@@ -85,14 +87,20 @@ def test_tuned_model_native_and_lm_eval_agree(tuned_models, tiny_hf_model_dir, t
         assert via.keys() == native.keys()
         assert via["_extra"] == native["_extra"] == {"sets": ["homo", "ood"], "n": len(qs)}
         for name in sets:
-            a, b = _records(tmp_path / reading / "native", name), _records(tmp_path / reading / "lm-eval", name)
+            a, b = (
+                _records(tmp_path / reading / "native", name),
+                _records(tmp_path / reading / "lm-eval", name),
+            )
             assert [r["question_id"] for r in b] == [q.id for q in sets[name]]
-            diff = max(np.abs(np.subtract(x["distribution"], y["distribution"])).max() for x, y in zip(a, b))
+            diff = max(
+                np.abs(np.subtract(x["distribution"], y["distribution"])).max()
+                for x, y in zip(a, b, strict=True)
+            )
             print(kind, reading, name, "max |native - lm-eval|", diff)
             assert diff < 1e-5, diff
             moved = max(
                 np.abs(np.subtract(x["distribution"], y["distribution"])).max()
-                for x, y in zip(_records(tmp_path / reading / "base", name), b)
+                for x, y in zip(_records(tmp_path / reading / "base", name), b, strict=True)
             )
             assert moved > 1e-3, moved  # the tuning shows: an lm-eval run without it would not agree
             for key in ("correct", "prediction", "known"):
@@ -122,3 +130,48 @@ def test_adapter_arguments_by_model_type(tmp_path):
     with pytest.raises(ValueError, match="sglang.*hf, hf-auto, huggingface, vllm"):
         adapter_args("sglang", tmp_path)
     assert {"hf", "vllm"} <= set(ADAPTER_ARGS)
+
+
+def test_cli_evaluate_adapter_through_lm_eval(tuned_models, tiny_hf_model_dir, tmp_path, monkeypatch, capsys):
+    """`iftscope evaluate --adapter A --backend lm-eval`: the native command's records; without
+    lm-eval installed, exit 2 naming the extra before any scoring."""
+    import sys
+
+    from iftscope.cli import main
+
+    qs = questions()
+    data = tmp_path / "homo.jsonl"
+    data.write_text("".join(json.dumps(q.to_json()) + "\n" for q in qs))
+    cmd = ["evaluate", "--model", str(tiny_hf_model_dir), "--adapter", tuned_models["lora"].adapter,
+           "--sets", f"homo={data}", "--device", "cpu", "--batch-size", "8"]  # fmt: skip
+    assert main([*cmd, "--out", str(tmp_path / "native")]) == 0
+    assert main([*cmd, "--backend", "lm-eval", "--out", str(tmp_path / "lm")]) == 0
+    a, b = _records(tmp_path / "native", "homo"), _records(tmp_path / "lm", "homo")
+    assert (
+        max(
+            np.abs(np.subtract(x["distribution"], y["distribution"])).max() for x, y in zip(a, b, strict=True)
+        )
+        < 1e-5
+    )
+    assert [r["correct"] for r in a] == [r["correct"] for r in b]
+    monkeypatch.setitem(sys.modules, "lm_eval", None)  # import lm_eval now fails, as when not installed
+    capsys.readouterr()
+    assert main([*cmd, "--backend", "lm-eval", "--out", str(tmp_path / "missing")]) == 2
+    assert "pip install 'iftscope[lm-eval]'" in capsys.readouterr().err
+    assert not (tmp_path / "missing" / "metrics.json").exists()
+
+
+def test_recipe_refuses_what_lm_eval_cannot_do_for_tuned_jobs():
+    """Refused before any work: LoRA jobs with an lm-eval model type that takes no adapter, and
+    lm_eval_args naming the model (the study names each model it scores)."""
+    from iftscope.study.config import StudyConfig
+    from iftscope.study.validate import problems
+
+    lm = ProbeConfig(backend="lm-eval")
+    assert problems(StudyConfig(probe=lm)) == []
+    found = problems(StudyConfig(probe=replace(lm, lm_eval_model="sglang")))
+    assert any("'sglang' cannot score the LoRA jobs' adapters" in p for p in found), found
+    cfg = StudyConfig(probe=replace(lm, lm_eval_model="sglang"))
+    assert problems(replace(cfg, train=replace(cfg.train, lora=False))) == []  # full fine-tuning: no adapter
+    found = problems(StudyConfig(probe=replace(lm, lm_eval_args="pretrained=x,peft=y,dtype=bfloat16")))
+    assert any("probe.lm_eval_args: peft, pretrained (the study names" in p for p in found), found

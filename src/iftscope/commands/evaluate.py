@@ -16,7 +16,18 @@ from iftscope.probe.knowledge import ProbeConfig
 
 # the ProbeConfig fields `iftscope evaluate` exposes (the rest keep their defaults)
 TUNED = ProbeConfig(format="qa", shots=0)  # how the study reads a tuned model
-SCORING = ("format", "shots", "demo_sets", "demos", "permutations", "normalise", "seed")
+SCORING = (
+    "format",
+    "shots",
+    "demo_sets",
+    "demos",
+    "permutations",
+    "normalise",
+    "seed",
+    "backend",
+    "lm_eval_model",
+    "lm_eval_args",
+)
 
 
 def _sets(items: list[str]) -> dict[str, Path]:
@@ -79,12 +90,12 @@ def register(sub) -> None:
     e.add_argument("--adapter", help="PEFT adapter of the tuned model")
     e.add_argument("--sets", required=True, nargs="+", help="NAME=FILE test sets")
     from iftscope.probe.formats import FORMATS
-    from iftscope.probe.knowledge import DEMO_CHOICES
+    from iftscope.probe.knowledge import BACKENDS, DEMO_CHOICES
 
     g = e.add_argument_group(
         "scoring (ProbeConfig; tuned models zero-shot in the format they were trained with)"
     )
-    choices = {"format": FORMATS, "demos": DEMO_CHOICES}
+    choices = {"format": FORMATS, "demos": DEMO_CHOICES, "backend": BACKENDS}
     add_config_flags(g, ProbeConfig, only=SCORING, choices=choices, default=ProbeConfig(format="qa", shots=0))
     e.add_argument("--pool", nargs="+", type=Path, help="demonstrations for k-shot letter formats")
     e.add_argument("--reference", type=Path, help="an earlier evaluate folder of the base model")

@@ -71,7 +71,8 @@ def adapter_args(model_type: str, adapter: str | Path) -> dict[str, Any]:
     if model_type not in ADAPTER_ARGS:
         raise ValueError(
             f"probe.lm_eval_model {model_type!r} cannot be given a LoRA adapter by iftscope (model "
-            f"types that can: {', '.join(ADAPTER_ARGS)}); use one of them, or full fine-tuning (train.lora false)"
+            f"types that can: {', '.join(ADAPTER_ARGS)}); use one of them, or full fine-tuning "
+            "(train.lora false)"
         )
     spec = ADAPTER_ARGS[model_type]
     out: dict[str, Any] = {spec.path: str(adapter)}

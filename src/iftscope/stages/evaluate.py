@@ -63,11 +63,12 @@ def evaluate_stage(
     done = read_sealed(out, "metrics.json", inputs)
     if done is not None:
         return done
+
     # `loaded`: (model, tokenizer) already in memory (a job's model just trained), not read again
     def scorer_now() -> HFScorer:
         return HFScorer(*loaded, batch_size=batch_size) if loaded else model.scorer(batch_size)
 
-    if cfg.backend == "lm-eval":  # the sets scored by lm-evaluation-harness, extras natively (docs/lm-eval.md)
+    if cfg.backend == "lm-eval":  # scored by lm-evaluation-harness, extras natively (docs/lm-eval.md)
         records, metrics = _lm_eval_scores(model, sets, cfg, out, pool, reference, batch_size)
         scorer = scorer_now() if extras is not None else None  # loaded after lm-eval let go of its copy
     else:
@@ -102,7 +103,9 @@ def _native_scores(scorer: HFScorer, sets, cfg: ProbeConfig, pool, reference) ->
     return records, metrics
 
 
-def _lm_eval_scores(model: ModelSpec, sets, cfg: ProbeConfig, out: Path, pool, reference, batch_size: int) -> Scores:
+def _lm_eval_scores(
+    model: ModelSpec, sets, cfg: ProbeConfig, out: Path, pool, reference, batch_size: int
+) -> Scores:
     """Every set scored by lm-evaluation-harness in one run (the model read from its folder, a
     tuned model's adapter given as its model type takes one); OUT/lm-eval keeps the task folder,
     the samples and provenance.json."""

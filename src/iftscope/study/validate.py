@@ -167,7 +167,13 @@ def _probe(cfg: StudyConfig, say) -> None:
 def _lm_eval(cfg: StudyConfig, say) -> None:
     """probe.backend lm-eval: lm-eval installed (else the extra named), settings it can reproduce."""
     from iftscope.probe.knowledge import BACKENDS
-    from iftscope.probe.lmeval_run import ADAPTER_ARGS, MODEL_KEYS, MissingExtra, parse_model_args, require_lm_eval
+    from iftscope.probe.lmeval_run import (
+        ADAPTER_ARGS,
+        MODEL_KEYS,
+        MissingExtra,
+        parse_model_args,
+        require_lm_eval,
+    )
 
     p = cfg.probe
     _need(p.backend in BACKENDS, say, f"probe.backend: {p.backend!r} (allowed: {', '.join(BACKENDS)})")
@@ -182,7 +188,9 @@ def _lm_eval(cfg: StudyConfig, say) -> None:
     try:
         require_lm_eval()
         named = sorted(set(parse_model_args(p.lm_eval_args)) & set(MODEL_KEYS))
-        _need(not named, say, f"probe.lm_eval_args: {', '.join(named)} (the study names each model it scores)")
+        _need(
+            not named, say, f"probe.lm_eval_args: {', '.join(named)} (the study names each model it scores)"
+        )
     except (MissingExtra, ValueError) as e:
         say(str(e))
 
