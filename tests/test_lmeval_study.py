@@ -36,15 +36,19 @@ def _records(folder: Path):
 
 
 @pytest.mark.slow  # two tiny studies (world, probe, 3 jobs, evaluation, analysis): a few minutes on 2 cores
-def test_study_through_lm_eval_matches_native(small_study):
+@pytest.mark.parametrize("jobs", ["one-per-load", "shared-base"])
+def test_study_through_lm_eval_matches_native(small_study, jobs):
+    """Each job trained and evaluated on its own, or LoRA jobs 2 a pass on one loaded base (the
+    extras then read the adapter in memory while lm-eval reads it from its folder)."""
     from compare_runs import _strip
 
     from iftscope.study.recipe import load_recipe
     from iftscope.study.runner import Study
 
     overrides, _, native_out, _ = small_study
-    out = native_out.parent / "lm-eval"
-    cfg, _ = load_recipe(None, [*overrides, "probe.backend=lm-eval"])
+    out = native_out.parent / f"lm-eval-{jobs}"
+    extra = ["adapters_per_pass=2"] if jobs == "shared-base" else []
+    cfg, _ = load_recipe(None, [*overrides, *extra, "probe.backend=lm-eval"])
     Study(cfg, out, progress=False).run()
     jobs = sorted(p.parent for p in (out / "eval").rglob("metrics.json") if p.parent.name.startswith("s"))
     assert len(jobs) == 3
