@@ -67,7 +67,7 @@ def contrasts(s: dict, style: str) -> list[str]:
         if t["p_value"] is None:  # fewer than 3 seeds: no seed-level inference
             out.append(f"- {t['a']} - {t['b']} ({t['role']}): {t['difference']:+.3f} ({t['seeds']} seed(s))")
             continue
-        p = f"p = {t['p_value']:.2g}" if t["p_holm"] is None else f"Holm p = {t['p_holm']:.2g}"
+        p = f"p = {t['p_value']:.2g}" if t.get("p_holm") is None else f"Holm p = {t['p_holm']:.2g}"
         out.append(f"- {t['a']} - {t['b']} ({t['role']}): {t['difference']:+.3f} "
                    f"[{t['ci_low']:+.3f}, {t['ci_high']:+.3f}], {p} over {t['seeds']} seeds")  # fmt: skip
     return out

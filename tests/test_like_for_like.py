@@ -172,3 +172,22 @@ def test_curves_give_every_step_and_the_end():
     assert c["steps"] == [10, 20]
     assert c["accuracy"][0]["mean"] == pytest.approx(0.3) and c["accuracy"][1]["values"] == [0.4] * 3
     assert c["end"]["mean"] == pytest.approx(0.6) and c["end"]["ci"] is not None
+    assert "acquisition" not in c  # no acquisition curve recorded: none reported
+
+
+def test_curves_give_acquisition_at_every_step_beside_qa():
+    runs = [
+        {"group": "I", "style": "answer", "seed": s,
+         "train": {"qa_curve": [[10, 0.2], [20, 0.4]], "acquisition_curve": [[10, 0.3 + s / 10], [20, 0.9]]},
+         "metrics": {"T": {"accuracy": 0.5}, "_acquisition": {"reworded": {"accuracy": 0.8 + s / 20}}}}
+        for s in range(3)
+    ]  # fmt: skip
+    c = curves(runs, "T")["I/answer"]
+    assert c["acquisition"][0]["mean"] == pytest.approx(0.4) and c["acquisition"][1]["values"] == [0.9] * 3
+    assert c["acquisition_end"]["mean"] == pytest.approx(0.85)
+    from iftscope.report.sections import curve_table
+
+    head, rows = curve_table({"curves": {"I/answer": c}, "main_set": "T"})
+    assert head[-1].startswith("end (T; taught")
+    assert [r[0] for r in rows] == ["I/answer: QA", "I/answer: taught facts, reworded"]
+    assert rows[1][1:3] == ["0.400", "0.900"] and rows[1][-1].startswith("0.850 [")

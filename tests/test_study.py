@@ -88,6 +88,9 @@ def test_study_end_to_end_and_resume(tmp_path, monkeypatch):
     curve = result["training"]["H/answer/s0"]["qa_curve"]  # QA accuracy during training
     assert [step for step, _ in curve] == [1, 2, 3]
     assert all(abs(a * min(n_main, 100) - round(a * min(n_main, 100))) < 1e-3 for _, a in curve)
+    # and the group's taught facts asked reworded, at the same steps (the acquisition curve)
+    taught = result["training"]["H/answer/s0"]["acquisition_curve"]
+    assert [step for step, _ in taught] == [1, 2, 3] and all(0 <= a <= 1 for _, a in taught)
     mem = result["memorisation"]["S/answer"]
     assert "retention_accuracy" in mem and "permutation_stability" not in mem  # no options shown
     for key, n in (("target_accuracy", 4), ("paraphrase_stability", min(n_main, 200))):

@@ -76,18 +76,33 @@ def decomposition(
 def curves(runs: Sequence[dict[str, Any]], main_set: str) -> dict[str, Any]:
     """The early-stopping view: per group/style, QA accuracy on the curve questions at every
     curve step (mean over the seeds that reached it) and the end value (the full main set's QA
-    accuracy after the last step, mean and CI over seeds)."""
+    accuracy after the last step, mean and CI over seeds); on the micro-world also the acquisition
+    curve (the group's taught facts asked in a held-back wording) at the same steps, and its end
+    value on the whole reworded set (`acquisition` and `acquisition_end`)."""
     out: dict[str, Any] = {}
     for key in sorted({(r["group"], r["style"]) for r in runs}):
         rs = [r for r in runs if (r["group"], r["style"]) == key]
-        at: dict[int, list[float]] = {}
-        for r in rs:
-            for step, acc in (r.get("train") or {}).get("qa_curve") or []:
-                at.setdefault(int(step), []).append(float(acc))
+        at, taught = _points(rs, "qa_curve"), _points(rs, "acquisition_curve")
         end = [r["metrics"][main_set]["accuracy"] for r in rs if main_set in r["metrics"]]
         out[f"{key[0]}/{key[1]}"] = {
             "steps": sorted(at),
             "accuracy": [mean_ci(at[step]) for step in sorted(at)],
             "end": mean_ci(end),
         }
+        if taught:
+            ends = [r["metrics"]["_acquisition"]["reworded"]["accuracy"] for r in rs
+                    if "reworded" in (r["metrics"].get("_acquisition") or {})]  # fmt: skip
+            out[f"{key[0]}/{key[1]}"] |= {
+                "acquisition": [mean_ci(taught[step]) if step in taught else None for step in sorted(at)],
+                "acquisition_end": mean_ci(ends) if ends else None,
+            }
     return out
+
+
+def _points(rs: Sequence[dict[str, Any]], name: str) -> dict[int, list[float]]:
+    """step -> the seeds' values of the train log's curve `name` ([[step, value], ...])."""
+    at: dict[int, list[float]] = {}
+    for r in rs:
+        for step, value in (r.get("train") or {}).get(name) or []:
+            at.setdefault(int(step), []).append(float(value))
+    return at

@@ -80,15 +80,25 @@ def matching_text(result: dict[str, Any]) -> str:
 
 def curve_table(result: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """(header, rows): QA accuracy on the curve questions at every curve step (mean over seeds) and
-    the end value on the whole main set, per group/style."""
+    the end value on the whole main set, per group/style; where the acquisition curve was read
+    (micro-world), a second row per group/style with the taught facts asked reworded."""
     curves = result.get("curves") or {}
     steps = sorted({st for c in curves.values() for st in c["steps"]})
     rows = []
     for key in sorted(curves, key=row_order):
-        at = dict(zip(curves[key]["steps"], curves[key]["accuracy"], strict=True))
-        rows.append([key] + [_num(at[st]["mean"]) if st in at else "–" for st in steps]
-                    + [_mean(curves[key]["end"], "{:.3f}")])  # fmt: skip
-    return ["group/style"] + [f"step {st}" for st in steps] + [f"end ({result['main_set']})"], rows
+        c = curves[key]
+        at = dict(zip(c["steps"], c["accuracy"], strict=True))
+        rows.append([key if "acquisition" not in c else f"{key}: QA"]
+                    + [_num(at[st]["mean"]) if st in at else "–" for st in steps]
+                    + [_mean(c["end"], "{:.3f}")])  # fmt: skip
+        if "acquisition" in c:
+            taught = dict(zip(c["steps"], c["acquisition"], strict=True))
+            rows.append([f"{key}: taught facts, reworded"]
+                        + [_num(taught[st]["mean"]) if taught.get(st) else "–" for st in steps]
+                        + [_mean(c.get("acquisition_end"), "{:.3f}")])  # fmt: skip
+    taught = any("acquisition" in c for c in curves.values())
+    end = f"end ({result['main_set']}{'; taught: the whole reworded set' if taught else ''})"
+    return ["group/style"] + [f"step {st}" for st in steps] + [end], rows
 
 
 CONDITIONS_HEAD = ("condition", "what", "value")

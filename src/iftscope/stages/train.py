@@ -30,6 +30,9 @@ class Curve:
     format: str = "qa"
     pool: Sequence[Question] = ()
     batch_size: int = 64
+    # the job's own taught facts asked in a held-back wording (micro-world acquisition, `reworded`),
+    # read at the same steps: acquisition by training length beside QA
+    taught: Sequence[Question] = ()
 
     def every_for(self, steps: int) -> int:
         if not self.questions:
@@ -94,11 +97,17 @@ def curve_evaluator(curve: Curve | None, steps: int, tok) -> tuple[Any, int, dic
     from iftscope.evaluate.qa import qa_evaluator
 
     inner = qa_evaluator(list(curve.questions), tok, curve.batch_size, curve.format, list(curve.pool))
+    taught = curve.taught and qa_evaluator(
+        list(curve.taught), tok, curve.batch_size, curve.format, list(curve.pool)
+    )
 
     def evaluate(model, step: int) -> dict[str, float]:
         t0 = time.perf_counter()
         try:
-            return inner(model, step)
+            out = inner(model, step)
+            if taught:
+                out["acquisition_accuracy"] = taught(model, step)["qa_accuracy"]
+            return out
         finally:
             clock["seconds"] += time.perf_counter() - t0
 

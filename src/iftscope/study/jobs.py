@@ -16,10 +16,11 @@ from iftscope.intervene.stage import group_questions
 from iftscope.probe.formats import get_format
 from iftscope.probe.knowledge import ProbeConfig
 from iftscope.runfolder import Job, RunFolder
-from iftscope.runs import read_json, read_jsonl
+from iftscope.runs import read_jsonl
 from iftscope.stages.evaluate import PROBE, QA, Extras, chain, evaluate_stage, read_reference, with_instrument
-from iftscope.stages.train import Curve, train_stage
+from iftscope.stages.train import train_stage
 from iftscope.study.config import StudyConfig
+from iftscope.study.curves import group_items, job_curve
 from iftscope.study.inputs import StudyInputs, prepare_inputs
 
 
@@ -189,14 +190,6 @@ def job_result(
     }  # fmt: skip
 
 
-def job_curve(cfg: StudyConfig, inputs: StudyInputs) -> Curve:
-    """The QA curve every job's training records (held-out main-set questions)."""
-    return Curve(
-        inputs.sets[inputs.main_set][: cfg.curve_questions], points=cfg.curve_points,
-        format=cfg.tuned_format, pool=inputs.pool, batch_size=cfg.eval_batch_size,
-    )  # fmt: skip
-
-
 def train_job(
     cfg: StudyConfig, run: RunFolder, inputs: StudyInputs, job: Job, keep=None, on_log=None
 ) -> dict[str, Any]:
@@ -206,7 +199,7 @@ def train_job(
     examples = run.examples(job.seed, job.group)
     return train_stage(
         inputs.base, examples, job.style, replace(cfg.train, seed=job.seed), run.train(job),
-        curve=job_curve(cfg, inputs), keep=keep, inputs=run.train_stage(job).inputs, on_log=on_log,
+        curve=job_curve(cfg, inputs, run, job), keep=keep, inputs=run.train_stage(job).inputs, on_log=on_log,
     )  # fmt: skip
 
 
@@ -266,9 +259,7 @@ def job_extras(cfg: StudyConfig, run: RunFolder, inputs: StudyInputs, job: Job) 
                 scorer.model, base_model, scorer.tokenizer, qs, cfg.render.template, cfg.render.show_options
             )
             out[main] = {"generation": gen}
-        items = next(g for g in read_json(run.groups(job.seed) / "groups.json") if g["name"] == job.group)[
-            "items"
-        ]
+        items = group_items(run, job)
         by_id = group_questions(inputs.questions, run.groups(job.seed))  # with those the model wrote
         trained = [replace(by_id[it["question_id"]], answer=it["target"]) for it in items]
         mem = behaviour.memorisation(
@@ -345,4 +336,7 @@ def _train_brief(tr: dict[str, Any]) -> dict[str, Any]:
     return {k: tr.get(k) for k in ("final_loss", "seconds", "tokens_per_second", "examples")} | {
         "loss_curve": [r["loss"] for r in log],
         "qa_curve": [[r["step"], r["qa_accuracy"]] for r in log if "qa_accuracy" in r],
+        "acquisition_curve": [
+            [r["step"], r["acquisition_accuracy"]] for r in log if "acquisition_accuracy" in r
+        ],
     }

@@ -77,7 +77,7 @@ def _spec(cfg: StudyConfig, run: RunFolder, inputs: StudyInputs, job: Job) -> Ad
     """What train_job would give train_stage for this job."""
     return AdapterSpec(
         run.examples(job.seed, job.group), job.style, replace(cfg.train, seed=job.seed), run.train(job),
-        curve=job_curve(cfg, inputs), inputs=tuple(run.train_stage(job).inputs),
+        curve=job_curve(cfg, inputs, run, job), inputs=tuple(run.train_stage(job).inputs),
     )  # fmt: skip
 
 
