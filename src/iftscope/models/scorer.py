@@ -100,6 +100,16 @@ class HFScorer:
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
         return [self.tokenizer.bos_token_id, *ids] if self.add_bos else ids
 
+    def encode_many(self, texts: Sequence[str]) -> list[list[int]]:
+        """`encode` of every text in one tokenizer call: the same ids, without a Python round
+        trip per string (a fast tokenizer encodes the batch in Rust; profiled at a fifth of a tuned
+        model's evaluation on the micro-world when done one string at a time)."""
+        if not texts:
+            return []
+        rows = self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        bos = [self.tokenizer.bos_token_id] if self.add_bos else []
+        return [[*bos, *ids] for ids in rows]
+
     def single_token_id(self, context: str, text: str) -> int:
         """The one token that `text` becomes right after `context` (as the format writes it)."""
         before, after = self.encode(context), self.encode(context + text)
@@ -161,22 +171,24 @@ class HFScorer:
         return out  # type: ignore[return-value]
 
     def letter_logprobs(self, prompts: Sequence[str], token_ids: Sequence[int]) -> LetterScores:
-        seqs = [self.encode(p) for p in prompts]
+        seqs = self.encode_many(prompts)
         idx = torch.tensor(list(token_ids))
         rows = [lp[-1, idx].numpy() for lp in self._logprob_rows(seqs, [len(s) - 1 for s in seqs])]
         return LetterScores(np.stack(rows).astype(np.float64))
 
     def continuation_logprobs(self, pairs: Sequence[tuple[str, str]]) -> list[ContinuationScore]:
         """lm-evaluation-harness style: context and continuation encoded together, then split."""
-        seqs, spans = [], []
-        for context, continuation in pairs:
-            stripped = context.rstrip()
-            continuation = context[len(stripped) :] + continuation  # trailing space moves over
-            whole, ctx = self.encode(stripped + continuation), self.encode(stripped)
-            if not ctx:
+        stripped = [context.rstrip() for context, _ in pairs]
+        # the trailing space moves over to the continuation
+        moved = [c[len(s) :] + cont for s, (c, cont) in zip(stripped, pairs, strict=True)]
+        contexts = dict.fromkeys(stripped)  # options of one question share their context
+        ctx_ids = dict(zip(contexts, self.encode_many(list(contexts)), strict=True))
+        seqs = self.encode_many([s + m for s, m in zip(stripped, moved, strict=True)])
+        spans = []
+        for s, m, whole in zip(stripped, moved, seqs, strict=True):
+            if not ctx_ids[s]:
                 raise ValueError("empty context: nothing to condition the continuation on")
-            seqs.append(whole)
-            spans.append((len(ctx), len(whole), len(continuation)))
+            spans.append((len(ctx_ids[s]), len(whole), len(m)))
         # A one-token continuation needs only its context's last output: options that share a
         # context (a cloze statement and its four single-word values) share one sequence.
         unique: dict[tuple[int, ...], int] = {}
