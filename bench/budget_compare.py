@@ -109,9 +109,11 @@ def main() -> int:
     ap.add_argument("new", type=Path)
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
-    old_all, new_all = analysed(args.old, None), analysed(args.new, None)
-    shared = set(old_all["seeds"]) & set(new_all["seeds"])
-    old, new_shared = analysed(args.old, shared), analysed(args.new, shared)
+    old, new_all = analysed(args.old, None), analysed(args.new, None)
+    shared = set(old["seeds"]) & set(new_all["seeds"])
+    if set(old["seeds"]) != shared:  # the old folder has seeds the new one lacks
+        old = analysed(args.old, shared)
+    new_shared = analysed(args.new, shared)
     label = {
         f"{old['steps']} steps, seeds {old['seeds']}": old,
         f"{new_shared['steps']} steps, seeds {new_shared['seeds']}": new_shared,

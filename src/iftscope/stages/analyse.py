@@ -38,11 +38,10 @@ def analyse_stage(
     runs = sorted(runs, key=lambda r: (r["seed"], r["group"], r["style"]))
     result, rows = compute_summary(run, runs, style, contrasts)
     result = {**result, **provenance()}
-    base = read_json(run.eval("base") / "metrics.json")
     atomic_write_text(run.runs_csv, _csv(rows))
     if parquet_enabled(parquet):
         write_parquet(run.runs_parquet, rows)
-        jsonl_twins([run.probe_records, *_record_files(run, runs, base)])
+        jsonl_twins([run.probe_records, *_record_files(run, runs, result["base"])])
     atomic_write_json(run.summary, result)
     seal(run.analysis, run.analysis_stage([Job(r["seed"], r["group"], r["style"]) for r in runs]).inputs)
     return result
